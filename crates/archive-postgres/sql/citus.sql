@@ -1,0 +1,61 @@
+-- Distribution of the d365audit archive over a Citus cluster (self-hosted Citus, or Azure Cosmos
+-- DB for PostgreSQL), by tenant.
+--
+-- The archive applies this file after its migrations, under the same advisory lock, ONLY when
+-- the citus extension is installed in the database (SELECT 1 FROM pg_extension WHERE
+-- extname = 'citus'). Every statement is idempotent (it acts only on a table Citus does not know
+-- yet), so the file runs again harmlessly on every start and picks up tables a later migration
+-- adds. On a plain PostgreSQL server it is never run and nothing here is needed.
+--
+-- Layout:
+-- - Record-bearing tables are distributed by tenant_id and co-located with record_keys, so that
+--   a tenant's records, verbatim bytes, QueryResults memberships, field values and variants sit
+--   on the same node and every join between them (always on tenant_id, event_time, seq) runs on
+--   one shard. Monthly partitions created later are distributed automatically with their parent.
+-- - The blob queue (blob_queue, and its totals blob_streams) is distributed by tenant_id too,
+--   co-located with record_keys, so a tenant's queue rows sit beside its records. A claim first reads the oldest waiting blobs
+--   across tenants without locking, then locks them tenant by tenant (each a single-shard
+--   UPDATE ... FOR UPDATE SKIP LOCKED, which Citus routes to one shard).
+-- - The archive-wide control tables (the hash chain, totals and its ingest lock, cursors,
+--   compression dictionaries, quarantine) are small and become reference tables: one copy on
+--   every node, so the chain stays one linear chain for the whole archive.
+-- - The access tables (accounts, sessions, API tokens, the access log) are archive-wide, small,
+--   written by the server replicas, which connect to the coordinator, and never joined with a
+--   distributed table: they stay plain local tables on the coordinator (one copy, plain
+--   single-node writes, no two-phase commit per sign-in or logged search). Listed here so that
+--   nothing is forgotten:
+--   local: 'd365audit.accounts' 'd365audit.sessions' 'd365audit.api_tokens' 'd365audit.access_log'
+--   If server replicas ever query through worker nodes instead, make them reference tables.
+--
+-- Distributing an archive that already holds records copies them to the workers: stop the
+-- collectors first and expect it to take a while on a large archive.
+
+SELECT create_reference_table('d365audit.totals')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.totals'::regclass);
+SELECT create_reference_table('d365audit.seals')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.seals'::regclass);
+SELECT create_reference_table('d365audit.cursors')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.cursors'::regclass);
+SELECT create_reference_table('d365audit.dictionaries')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.dictionaries'::regclass);
+SELECT create_reference_table('d365audit.quarantine')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.quarantine'::regclass);
+
+SELECT create_distributed_table('d365audit.record_keys', 'tenant_id')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.record_keys'::regclass);
+SELECT create_distributed_table('d365audit.records', 'tenant_id', colocate_with => 'd365audit.record_keys')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.records'::regclass);
+SELECT create_distributed_table('d365audit.record_bytes', 'tenant_id', colocate_with => 'd365audit.record_keys')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.record_bytes'::regclass);
+SELECT create_distributed_table('d365audit.listed_records', 'tenant_id', colocate_with => 'd365audit.record_keys')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.listed_records'::regclass);
+SELECT create_distributed_table('d365audit.field_values', 'tenant_id', colocate_with => 'd365audit.record_keys')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.field_values'::regclass);
+SELECT create_distributed_table('d365audit.variants', 'tenant_id', colocate_with => 'd365audit.record_keys')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.variants'::regclass);
+SELECT create_distributed_table('d365audit.system_users', 'tenant_id', colocate_with => 'd365audit.record_keys')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.system_users'::regclass);
+SELECT create_distributed_table('d365audit.blob_queue', 'tenant_id', colocate_with => 'd365audit.record_keys')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.blob_queue'::regclass);
+SELECT create_distributed_table('d365audit.blob_streams', 'tenant_id', colocate_with => 'd365audit.record_keys')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.blob_streams'::regclass);

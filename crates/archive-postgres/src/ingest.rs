@@ -1,0 +1,612 @@
+//! The write path. A batch is prepared off the async threads (columns derived, bytes hashed and
+//! compressed, duplicates inside the batch found), its months get partitions, and then one
+//! transaction writes everything:
+//!
+//! 1. one `nextval` of `d365audit.record_seq`: the batch owns the block of 2^24 seq numbers
+//!    starting there, and its record at position `p` gets `block + p`;
+//! 2. binary `COPY` of the batch's keys (position, Id, tenant, time, hash) into a temporary
+//!    staging table;
+//! 3. `INSERT INTO record_keys ... SELECT ... FROM staging ORDER BY Id ON CONFLICT DO NOTHING
+//!    RETURNING seq` finds what is new. A replica inserting the same Id at the same moment makes
+//!    this wait until that transaction ends, then counts the record as a duplicate; the Id order
+//!    keeps two such waits from ever forming a deadlock;
+//! 4. for duplicates only, the stored hashes are read back (a different hash is a variant);
+//! 5. binary `COPY` of the new records' columns, verbatim bytes, QueryResults memberships and
+//!    field values straight into their (partitioned) tables, and the system users they name;
+//! 6. variants, quarantined input, cursors (each in a fixed order, again against deadlocks);
+//! 7. last, the sealing lock (`SELECT ... FOR UPDATE` on the single `totals` row), the seal
+//!    (`archive::evidence::seal_next` after the newest seal, covering the batch's seq block),
+//!    the totals, and COMMIT, which releases the lock.
+//!
+//! Replicas therefore write their records in parallel and queue only for the few milliseconds
+//! of sealing and commit: seals form one linear chain in commit order, and every record of a
+//! batch is covered by that batch's seal.
+//!
+//! Settling a blob of the queue as done (the `queue` module) runs the same steps inside its own
+//! transaction, after locking the blob's row, and marks the blob done before the COMMIT.
+
+use std::collections::{HashMap, HashSet};
+
+use archive::columns::{RecordColumns, access_code, from_activity};
+use archive::evidence::{BatchSeal, Digest, SEAL_SCHEME, record_hash, seal_next};
+use archive::{ArchiveError, IngestBatch, IngestReceipt, Quarantined};
+use clock::Clock;
+use deadpool_postgres::{ClientWrapper, Transaction};
+use futures_util::pin_mut;
+use tokio_postgres::Row;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+
+use crate::failure::failed;
+use crate::partitions::Month;
+use crate::verbatim::{Packed, Packer, pack};
+
+/// One record ready to be written.
+#[derive(Debug)]
+pub(crate) struct PreparedRecord {
+    pub(crate) columns: RecordColumns,
+    /// The record's tenant, the nil UUID when it names none.
+    pub(crate) tenant: Uuid,
+    pub(crate) hash: Digest,
+    pub(crate) raw_len: i32,
+    pub(crate) packed: Packed,
+}
+
+/// A batch after the CPU work: what the transaction writes.
+#[derive(Debug, Default)]
+pub(crate) struct PreparedBatch {
+    /// Every record, in batch order.
+    records: Vec<PreparedRecord>,
+    /// For each record, the staging position of its key (its first occurrence in the batch).
+    key_position: Vec<usize>,
+    /// For each staging position, the record (the key's first occurrence).
+    staged: Vec<usize>,
+    quarantined: Vec<Quarantined>,
+    cursors: Vec<(String, String)>,
+}
+
+impl PreparedBatch {
+    /// The months the batch's records fall in.
+    pub(crate) fn months(&self) -> Vec<Month> {
+        let mut months: Vec<Month> =
+            self.records.iter().map(|r| Month::of(r.columns.time)).collect();
+        months.sort_unstable();
+        months.dedup();
+        months
+    }
+}
+
+/// Derives the columns, hashes and compresses every record and finds the duplicates inside the
+/// batch. CPU work: run it on a blocking thread.
+pub(crate) fn prepare(batch: IngestBatch, packer: &Packer) -> Result<PreparedBatch, ArchiveError> {
+    let mut codec = packer.codec()?;
+    let prepared = prepare_with(batch, &mut codec);
+    packer.give_back(codec);
+    prepared
+}
+
+fn prepare_with(
+    batch: IngestBatch,
+    codec: &mut (Option<i32>, archive::evidence::RawCodec),
+) -> Result<PreparedBatch, ArchiveError> {
+    let mut out = PreparedBatch {
+        records: Vec::with_capacity(batch.records.len()),
+        key_position: Vec::with_capacity(batch.records.len()),
+        staged: Vec::with_capacity(batch.records.len()),
+        quarantined: batch.quarantined,
+        cursors: batch.cursors,
+    };
+    let mut positions: HashMap<(Uuid, String), usize> = HashMap::new();
+    for incoming in batch.records {
+        let columns = from_activity(&incoming.record);
+        let tenant = columns.tenant_id.unwrap_or_else(Uuid::nil);
+        let raw_len = i32::try_from(incoming.raw.len()).map_err(|_| ArchiveError::Storage {
+            doing: "preparing a batch".into(),
+            message: format!("record {} is larger than 2 GiB", columns.id),
+        })?;
+        let index = out.records.len();
+        let position = *positions.entry((tenant, columns.id.clone())).or_insert_with(|| {
+            out.staged.push(index);
+            out.staged.len() - 1
+        });
+        out.key_position.push(position);
+        out.records.push(PreparedRecord {
+            hash: record_hash(&incoming.raw),
+            packed: pack(codec, &incoming.raw)?,
+            raw_len,
+            tenant,
+            columns,
+        });
+    }
+    Ok(out)
+}
+
+/// What a committed ingest transaction did.
+#[derive(Debug)]
+pub(crate) struct Written {
+    pub(crate) receipt: IngestReceipt,
+    /// Records in the archive after the commit.
+    pub(crate) records_total: u64,
+}
+
+/// The most records one batch may hold: the size of the seq block it owns (see migration 1).
+const SEQ_BLOCK: usize = 1 << 24;
+
+const NEXT_BLOCK: &str = "SELECT nextval('d365audit.record_seq')";
+
+const STAGE: &str = "COPY pg_temp.ingest_staging (position, record_id, tenant_id, event_time, hash) \
+    FROM STDIN (FORMAT binary)";
+const STAGE_TYPES: &[Type] = &[Type::INT4, Type::TEXT, Type::UUID, Type::TIMESTAMPTZ, Type::BYTEA];
+
+/// The temporary staging table, created once per connection (see `PostgresArchive::connect`).
+pub(crate) const CREATE_STAGING: &str = "CREATE TEMPORARY TABLE IF NOT EXISTS ingest_staging (
+    position integer NOT NULL,
+    record_id text COLLATE \"C\" NOT NULL,
+    tenant_id uuid NOT NULL,
+    event_time timestamptz NOT NULL,
+    hash bytea NOT NULL
+) ON COMMIT DELETE ROWS";
+
+const INSERT_KEYS: &str = "INSERT INTO d365audit.record_keys \
+    (record_id, tenant_id, event_time, seq, hash) \
+    SELECT s.record_id, s.tenant_id, s.event_time, $1::bigint + s.position, s.hash \
+    FROM pg_temp.ingest_staging s ORDER BY s.record_id, s.tenant_id \
+    ON CONFLICT DO NOTHING RETURNING seq";
+
+const STORED_DUPLICATES: &str = "SELECT s.position, k.seq, k.hash FROM pg_temp.ingest_staging s \
+    JOIN d365audit.record_keys k ON k.record_id = s.record_id AND k.tenant_id = s.tenant_id \
+    WHERE s.position = ANY ($1::integer[])";
+
+const COPY_RECORDS: &str = "COPY d365audit.records (seq, tenant_id, event_time, record_id, \
+    record_type, workload, operation, user_name, system_user_id, organization, entity, entity_id, \
+    message, access, categories, client_ip, primary_value, correlation_id, result_status) \
+    FROM STDIN (FORMAT binary)";
+const RECORD_TYPES: &[Type] = &[
+    Type::INT8,
+    Type::UUID,
+    Type::TIMESTAMPTZ,
+    Type::TEXT,
+    Type::INT4,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::UUID,
+    Type::TEXT,
+    Type::TEXT,
+    Type::UUID,
+    Type::TEXT,
+    Type::INT2,
+    Type::INT4,
+    Type::TEXT,
+    Type::TEXT,
+    Type::UUID,
+    Type::TEXT,
+];
+
+const COPY_BYTES: &str = "COPY d365audit.record_bytes (seq, tenant_id, event_time, dictionary, \
+    raw_len, hash, bytes) FROM STDIN (FORMAT binary)";
+const BYTES_TYPES: &[Type] =
+    &[Type::INT8, Type::UUID, Type::TIMESTAMPTZ, Type::INT4, Type::INT4, Type::BYTEA, Type::BYTEA];
+
+const COPY_LISTED: &str = "COPY d365audit.listed_records (seq, tenant_id, event_time, entity_id) \
+    FROM STDIN (FORMAT binary)";
+const LISTED_TYPES: &[Type] = &[Type::INT8, Type::UUID, Type::TIMESTAMPTZ, Type::UUID];
+
+const COPY_FIELDS: &str = "COPY d365audit.field_values (seq, tenant_id, event_time, name, value) \
+    FROM STDIN (FORMAT binary)";
+const FIELD_TYPES: &[Type] = &[Type::INT8, Type::UUID, Type::TIMESTAMPTZ, Type::TEXT, Type::TEXT];
+
+const INSERT_SYSTEM_USERS: &str = "INSERT INTO d365audit.system_users \
+    (system_user_id, user_name, tenant_id) \
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[]) ON CONFLICT DO NOTHING";
+
+const INSERT_VARIANT: &str = "INSERT INTO d365audit.variants (tenant_id, record_id, hash, \
+    first_seq, received_at, dictionary, raw_len, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+    ON CONFLICT DO NOTHING";
+
+const INSERT_QUARANTINED: &str = "INSERT INTO d365audit.quarantine (received_at, source, reason, \
+    raw) VALUES ($1, $2, $3, $4)";
+
+const UPSERT_CURSOR: &str = "INSERT INTO d365audit.cursors (name, value, updated_at) \
+    VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET value = excluded.value, \
+    updated_at = excluded.updated_at";
+
+const LOCK_TOTALS: &str = "SELECT records FROM d365audit.totals WHERE id = 1 FOR UPDATE";
+
+const LAST_SEAL: &str = "SELECT seq, committed_at, record_count, digest, link \
+    FROM d365audit.seals ORDER BY seq DESC LIMIT 1";
+
+const INSERT_SEAL: &str = "INSERT INTO d365audit.seals (seq, scheme, committed_at, record_count, \
+    digest, link, first_seq, last_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+const UPDATE_TOTALS: &str = "UPDATE d365audit.totals SET records = records + $1, \
+    raw_bytes = raw_bytes + $2, quarantined = quarantined + $3, variants = variants + $4 \
+    WHERE id = 1";
+
+/// A duplicate whose bytes differ from the kept record's.
+struct Variant<'a> {
+    record: &'a PreparedRecord,
+    first_seq: i64,
+}
+
+/// Writes a prepared batch in one transaction.
+pub(crate) async fn write(
+    client: &mut ClientWrapper,
+    batch: &PreparedBatch,
+    clock: &dyn Clock,
+) -> Result<Written, ArchiveError> {
+    let tx = client.transaction().await.map_err(failed("writing an ingest batch"))?;
+    let written = write_in(&tx, batch, clock).await?;
+    tx.commit().await.map_err(failed("committing an ingest batch"))?;
+    Ok(written)
+}
+
+/// Writes a prepared batch inside `tx`, which the caller commits (the blob queue settles a blob
+/// in the same transaction). Ends holding the sealing lock: commit soon after.
+pub(crate) async fn write_in(
+    tx: &Transaction<'_>,
+    batch: &PreparedBatch,
+    clock: &dyn Clock,
+) -> Result<Written, ArchiveError> {
+    let fail = failed("writing an ingest batch");
+    if batch.staged.len() > SEQ_BLOCK {
+        return Err(ArchiveError::Storage {
+            doing: "writing an ingest batch".into(),
+            message: format!(
+                "the batch holds {} distinct records, more than the {SEQ_BLOCK} one transaction \
+                 may insert; split it",
+                batch.staged.len()
+            ),
+        });
+    }
+    let now = clock.now();
+
+    // Seq of each staged position that is new; stored hash of each that was already stored.
+    let mut seq_of: Vec<Option<i64>> = vec![None; batch.staged.len()];
+    let mut stored: HashMap<usize, (i64, Vec<u8>)> = HashMap::new();
+    let mut block = 0i64;
+    if !batch.staged.is_empty() {
+        let statement = tx.prepare_cached(NEXT_BLOCK).await.map_err(&fail)?;
+        block = tx.query_one(&statement, &[]).await.map_err(&fail)?.get(0);
+        stage(tx, batch).await?;
+        let statement = tx.prepare_cached(INSERT_KEYS).await.map_err(&fail)?;
+        for row in tx.query(&statement, &[&block]).await.map_err(&fail)? {
+            let seq: i64 = row.get(0);
+            if let Some(slot) = usize::try_from(seq - block).ok().and_then(|p| seq_of.get_mut(p)) {
+                *slot = Some(seq);
+            }
+        }
+        let duplicates: Vec<i32> = seq_of
+            .iter()
+            .enumerate()
+            .filter(|(_, seq)| seq.is_none())
+            .map(|(position, _)| position as i32)
+            .collect();
+        if !duplicates.is_empty() {
+            let statement = tx.prepare_cached(STORED_DUPLICATES).await.map_err(&fail)?;
+            for row in tx.query(&statement, &[&duplicates]).await.map_err(&fail)? {
+                let position: i32 = row.get(0);
+                stored.insert(position as usize, (row.get(1), row.get(2)));
+            }
+        }
+        if seq_of.iter().any(Option::is_some) {
+            copy_new_records(tx, batch, &seq_of).await?;
+            insert_system_users(tx, batch, &seq_of).await?;
+        }
+    }
+    let inserted = seq_of.iter().filter(|seq| seq.is_some()).count() as u64;
+
+    let mut receipt = IngestReceipt { inserted, ..IngestReceipt::default() };
+    let mut raw_bytes = 0i64;
+    let mut variants: Vec<Variant<'_>> = Vec::new();
+    for (index, record) in batch.records.iter().enumerate() {
+        let position = batch.key_position[index];
+        let first = batch.staged[position];
+        let first_seq = seq_of[position];
+        if first == index && first_seq.is_some() {
+            raw_bytes += i64::from(record.raw_len);
+            continue;
+        }
+        receipt.duplicates += 1;
+        let (first_seq, kept_hash): (i64, &[u8]) = match (first_seq, stored.get(&position)) {
+            (Some(seq), _) => (seq, batch.records[first].hash.0.as_slice()),
+            (None, Some((seq, hash))) => (*seq, hash.as_slice()),
+            (None, None) => (0, &[]),
+        };
+        if kept_hash != record.hash.0.as_slice() {
+            receipt.variants += 1;
+            variants.push(Variant { record, first_seq });
+        }
+    }
+    let new_variants = insert_variants(tx, variants, now).await?;
+
+    if !batch.quarantined.is_empty() {
+        let statement = tx.prepare_cached(INSERT_QUARANTINED).await.map_err(&fail)?;
+        for item in &batch.quarantined {
+            tx.execute(&statement, &[&now, &item.source, &item.reason, &item.raw])
+                .await
+                .map_err(&fail)?;
+            receipt.quarantined += 1;
+        }
+    }
+    if !batch.cursors.is_empty() {
+        // By name, so concurrent batches take the rows in one order; the last value of a name
+        // wins, as in batch order.
+        let mut cursors: Vec<&(String, String)> = batch.cursors.iter().collect();
+        cursors.sort_by(|a, b| a.0.cmp(&b.0));
+        let statement = tx.prepare_cached(UPSERT_CURSOR).await.map_err(&fail)?;
+        for (name, value) in cursors {
+            tx.execute(&statement, &[name, value, &now]).await.map_err(&fail)?;
+        }
+    }
+
+    // Sealing: one writer at a time from here to COMMIT.
+    let statement = tx.prepare_cached(LOCK_TOTALS).await.map_err(&fail)?;
+    let records_before: i64 = tx.query_one(&statement, &[]).await.map_err(&fail)?.get(0);
+    if inserted > 0 {
+        let hashes: Vec<Digest> = seq_of
+            .iter()
+            .enumerate()
+            .filter(|(_, seq)| seq.is_some())
+            .map(|(position, _)| batch.records[batch.staged[position]].hash)
+            .collect();
+        let statement = tx.prepare_cached(LAST_SEAL).await.map_err(&fail)?;
+        let previous = tx.query_opt(&statement, &[]).await.map_err(&fail)?.map(|r| seal_of_row(&r));
+        let seal = seal_next(previous.as_ref(), clock.now(), &hashes);
+        let last_seq = seq_of.iter().rev().find_map(|seq| *seq).unwrap_or(block);
+        let statement = tx.prepare_cached(INSERT_SEAL).await.map_err(&fail)?;
+        tx.execute(
+            &statement,
+            &[
+                &(seal.seq as i64),
+                &(SEAL_SCHEME as i32),
+                &seal.committed_at,
+                &(seal.record_count as i64),
+                &seal.digest.0.as_slice(),
+                &seal.link.0.as_slice(),
+                &block,
+                &last_seq,
+            ],
+        )
+        .await
+        .map_err(&fail)?;
+        receipt.sealed_batch = Some(seal.seq);
+    }
+    let statement = tx.prepare_cached(UPDATE_TOTALS).await.map_err(&fail)?;
+    tx.execute(
+        &statement,
+        &[&(inserted as i64), &raw_bytes, &(receipt.quarantined as i64), &new_variants],
+    )
+    .await
+    .map_err(&fail)?;
+    Ok(Written { receipt, records_total: records_before as u64 + inserted })
+}
+
+/// Keeps the bytes of variants not kept yet; returns how many were new.
+async fn insert_variants(
+    tx: &Transaction<'_>,
+    mut variants: Vec<Variant<'_>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<i64, ArchiveError> {
+    if variants.is_empty() {
+        return Ok(0);
+    }
+    let fail = failed("keeping variants");
+    // In key order, so concurrent batches take the rows in one order.
+    variants.sort_by(|a, b| {
+        (a.record.tenant, &a.record.columns.id, a.record.hash.0).cmp(&(
+            b.record.tenant,
+            &b.record.columns.id,
+            b.record.hash.0,
+        ))
+    });
+    let statement = tx.prepare_cached(INSERT_VARIANT).await.map_err(&fail)?;
+    let mut added = 0;
+    for Variant { record, first_seq } in variants {
+        added += tx
+            .execute(
+                &statement,
+                &[
+                    &record.tenant,
+                    &record.columns.id,
+                    &record.hash.0.as_slice(),
+                    &first_seq,
+                    &now,
+                    &record.packed.dictionary,
+                    &record.raw_len,
+                    &record.packed.bytes,
+                ],
+            )
+            .await
+            .map_err(&fail)? as i64;
+    }
+    Ok(added)
+}
+
+/// Records which UPNs the new records' system user ids acted as.
+async fn insert_system_users(
+    tx: &Transaction<'_>,
+    batch: &PreparedBatch,
+    seq_of: &[Option<i64>],
+) -> Result<(), ArchiveError> {
+    let mut pairs: Vec<(Uuid, &str, Uuid)> = seq_of
+        .iter()
+        .enumerate()
+        .filter(|(_, seq)| seq.is_some())
+        .filter_map(|(position, _)| {
+            let record = &batch.records[batch.staged[position]];
+            non_nil(record.columns.system_user_id)
+                .map(|id| (id, record.columns.user.as_str(), record.tenant))
+        })
+        .collect();
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    pairs.sort_unstable();
+    pairs.dedup();
+    let ids: Vec<Uuid> = pairs.iter().map(|p| p.0).collect();
+    let users: Vec<&str> = pairs.iter().map(|p| p.1).collect();
+    let tenants: Vec<Uuid> = pairs.iter().map(|p| p.2).collect();
+    let fail = failed("recording system users");
+    let statement = tx.prepare_cached(INSERT_SYSTEM_USERS).await.map_err(&fail)?;
+    tx.execute(&statement, &[&ids, &users, &tenants]).await.map_err(&fail)?;
+    Ok(())
+}
+
+/// Copies the batch's keys into the staging table.
+async fn stage(tx: &Transaction<'_>, batch: &PreparedBatch) -> Result<(), ArchiveError> {
+    let fail = failed("staging an ingest batch");
+    let statement = tx.prepare_cached(STAGE).await.map_err(&fail)?;
+    let sink = tx.copy_in(&statement).await.map_err(&fail)?;
+    let writer = BinaryCopyInWriter::new(sink, STAGE_TYPES);
+    pin_mut!(writer);
+    for (position, index) in batch.staged.iter().enumerate() {
+        let record = &batch.records[*index];
+        let position = position as i32;
+        writer
+            .as_mut()
+            .write(&[
+                &position,
+                &record.columns.id,
+                &record.tenant,
+                &record.columns.time,
+                &record.hash.0.as_slice(),
+            ])
+            .await
+            .map_err(&fail)?;
+    }
+    writer.finish().await.map_err(&fail)?;
+    Ok(())
+}
+
+fn non_nil(guid: Option<Uuid>) -> Option<Uuid> {
+    guid.filter(|g| !g.is_nil())
+}
+
+/// Copies the new records (those with a seq) into the record tables, in seq order.
+async fn copy_new_records(
+    tx: &Transaction<'_>,
+    batch: &PreparedBatch,
+    seq_of: &[Option<i64>],
+) -> Result<(), ArchiveError> {
+    let fail = failed("copying new records");
+    let new: Vec<(i64, &PreparedRecord)> = seq_of
+        .iter()
+        .enumerate()
+        .filter_map(|(position, seq)| seq.map(|seq| (seq, &batch.records[batch.staged[position]])))
+        .collect();
+
+    let statement = tx.prepare_cached(COPY_RECORDS).await.map_err(&fail)?;
+    let writer =
+        BinaryCopyInWriter::new(tx.copy_in(&statement).await.map_err(&fail)?, RECORD_TYPES);
+    pin_mut!(writer);
+    for (seq, record) in &new {
+        let c = &record.columns;
+        writer
+            .as_mut()
+            .write(&[
+                seq,
+                &record.tenant,
+                &c.time,
+                &c.id,
+                &i32::from(c.record_type),
+                &c.workload,
+                &c.operation,
+                &c.user,
+                &non_nil(c.system_user_id),
+                &c.organization,
+                &c.entity,
+                &non_nil(c.entity_id),
+                &c.message,
+                &(access_code(c.access) as i16),
+                &(c.categories as i32),
+                &c.client_ip,
+                &c.primary_field_value,
+                &non_nil(c.correlation_id),
+                &c.result_status,
+            ])
+            .await
+            .map_err(&fail)?;
+    }
+    writer.finish().await.map_err(&fail)?;
+
+    let statement = tx.prepare_cached(COPY_BYTES).await.map_err(&fail)?;
+    let writer = BinaryCopyInWriter::new(tx.copy_in(&statement).await.map_err(&fail)?, BYTES_TYPES);
+    pin_mut!(writer);
+    for (seq, record) in &new {
+        writer
+            .as_mut()
+            .write(&[
+                seq,
+                &record.tenant,
+                &record.columns.time,
+                &record.packed.dictionary,
+                &record.raw_len,
+                &record.hash.0.as_slice(),
+                &record.packed.bytes,
+            ])
+            .await
+            .map_err(&fail)?;
+    }
+    writer.finish().await.map_err(&fail)?;
+
+    if new.iter().any(|(_, r)| !r.columns.listed.is_empty()) {
+        let statement = tx.prepare_cached(COPY_LISTED).await.map_err(&fail)?;
+        let writer =
+            BinaryCopyInWriter::new(tx.copy_in(&statement).await.map_err(&fail)?, LISTED_TYPES);
+        pin_mut!(writer);
+        for (seq, record) in &new {
+            let mut seen = HashSet::new();
+            for listed in &record.columns.listed {
+                if listed.is_nil() || !seen.insert(*listed) {
+                    continue;
+                }
+                writer
+                    .as_mut()
+                    .write(&[seq, &record.tenant, &record.columns.time, listed])
+                    .await
+                    .map_err(&fail)?;
+            }
+        }
+        writer.finish().await.map_err(&fail)?;
+    }
+
+    if new.iter().any(|(_, r)| !r.columns.fields.is_empty()) {
+        let statement = tx.prepare_cached(COPY_FIELDS).await.map_err(&fail)?;
+        let writer =
+            BinaryCopyInWriter::new(tx.copy_in(&statement).await.map_err(&fail)?, FIELD_TYPES);
+        pin_mut!(writer);
+        for (seq, record) in &new {
+            // One row per field name (ASCII case folded, as queries compare it) and value, so
+            // a field search meets each record once.
+            let mut seen = HashSet::new();
+            for (name, value) in &record.columns.fields {
+                if !seen.insert((name.to_ascii_lowercase(), value)) {
+                    continue;
+                }
+                writer
+                    .as_mut()
+                    .write(&[seq, &record.tenant, &record.columns.time, name, value])
+                    .await
+                    .map_err(&fail)?;
+            }
+        }
+        writer.finish().await.map_err(&fail)?;
+    }
+    Ok(())
+}
+
+/// A seal from a row of `seq, committed_at, record_count, digest, link`.
+pub(crate) fn seal_of_row(row: &Row) -> BatchSeal {
+    let digest: Vec<u8> = row.get(3);
+    let link: Vec<u8> = row.get(4);
+    BatchSeal {
+        seq: row.get::<_, i64>(0) as u64,
+        committed_at: row.get(1),
+        record_count: row.get::<_, i64>(2) as u64,
+        // A seal edited to a wrong length reads as all zeros and so breaks the chain.
+        digest: Digest::from_slice(&digest).unwrap_or(Digest([0; 32])),
+        link: Digest::from_slice(&link).unwrap_or(Digest([0; 32])),
+    }
+}

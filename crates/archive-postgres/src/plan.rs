@@ -1,0 +1,566 @@
+//! Translation of a [`RecordQuery`] into SQL over the archive's tables.
+//!
+//! Filters become conditions with typed parameters. Text comparisons fold ASCII case with
+//! `translate(...)`, the same expression the indexes are built on (migration 1), so that
+//! case-insensitive matching is exactly the SQLite archive's (ASCII only) and still indexed.
+//! One filter *drives* the query when it needs its own ordered access path, in the SQLite
+//! backend's order of preference: a Dataverse record (two arms: events about it, and result
+//! sets that listed it), then a correlation id (one arm; its index is selective), then a field
+//! set to a value (the field index in time order), then users (one arm per UPN, and one per
+//! (system user id, UPN it acted as) from `system_users`, each an ordered range of the user
+//! index), else the time index. Arms are disjoint; in a page each is ordered by
+//! `(event_time, seq)` and limited on its own, so each reads its index in order and stops early,
+//! and the union of a few pages is merged.
+
+use archive::columns::{ACCESS_KINDS, CATEGORIES, access_code, category_bit};
+use archive::query::QueryError;
+use archive::{ArchiveError, Order, PageCursor, RecordQuery, Via};
+use chrono::{DateTime, Utc};
+use tokio_postgres::types::{ToSql, Type};
+use uuid::Uuid;
+
+/// `column` with ASCII letters folded to lower case, as indexed.
+pub(crate) fn fold(column: &str) -> String {
+    format!("translate({column}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')")
+}
+
+/// What the Rust side compares with a folded column: trimmed, ASCII lower case.
+fn folded(value: &str) -> String {
+    value.trim().to_ascii_lowercase()
+}
+
+/// Query parameters with their types, numbered `$1`, `$2`, ... in the order pushed.
+#[derive(Default)]
+pub(crate) struct Params {
+    values: Vec<(Box<dyn ToSql + Sync + Send>, Type)>,
+}
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Params").field("count", &self.values.len()).finish()
+    }
+}
+
+impl Params {
+    /// Adds a parameter and returns its placeholder.
+    pub(crate) fn push(&mut self, value: impl ToSql + Sync + Send + 'static, ty: Type) -> String {
+        self.values.push((Box::new(value), ty));
+        format!("${}", self.values.len())
+    }
+
+    /// The parameters' types, to prepare the statement with.
+    pub(crate) fn types(&self) -> Vec<Type> {
+        self.values.iter().map(|(_, ty)| ty.clone()).collect()
+    }
+
+    /// The parameters' values, to run the statement with.
+    pub(crate) fn values(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.values.iter().map(|(value, _)| value.as_ref() as &(dyn ToSql + Sync)).collect()
+    }
+}
+
+/// The columns of a [`archive::RecordSummary`], then `via` and `tenant_id`; `t` is the alias
+/// whose `event_time` and `seq` order the arm.
+pub(crate) fn summary_columns(t: &str, via: Option<Via>) -> String {
+    format!(
+        "{t}.seq, a.record_id, {t}.event_time, a.record_type, a.workload, a.operation, \
+         a.user_name, a.system_user_id, a.organization, a.entity, a.entity_id, a.message, \
+         a.access, a.categories, a.client_ip, a.primary_value, a.correlation_id, \
+         a.result_status, {} AS via, a.tenant_id",
+        via_code(via)
+    )
+}
+
+/// Columns [`summary_columns`] yields.
+pub(crate) const SUMMARY_WIDTH: usize = 20;
+
+/// The columns a verbatim page needs to find the bytes.
+pub(crate) fn key_columns(t: &str, _via: Option<Via>) -> String {
+    format!("a.tenant_id, a.record_id, {t}.event_time, {t}.seq")
+}
+
+fn via_code(via: Option<Via>) -> &'static str {
+    match via {
+        None => "NULL::smallint",
+        Some(Via::Entity) => "1::smallint",
+        Some(Via::QueryResults) => "2::smallint",
+    }
+}
+
+/// `via` from its code in a result row.
+pub(crate) fn via_of(code: Option<i16>) -> Option<Via> {
+    match code {
+        Some(1) => Some(Via::Entity),
+        Some(2) => Some(Via::QueryResults),
+        _ => None,
+    }
+}
+
+/// One ordered source of matching rows. `a` is always the records table.
+#[derive(Debug)]
+struct Arm {
+    from: &'static str,
+    /// The alias whose `event_time` and `seq` order this arm (`a` or `m`).
+    order: &'static str,
+    via: Option<Via>,
+    conditions: Vec<String>,
+}
+
+const RECORDS: &str = "d365audit.records a";
+/// The normalized row of the record a side-table row `x` belongs to. A LATERAL subquery with
+/// `LIMIT 1` (seq is unique) rather than a join: PostgreSQL multiplies the selectivities of the
+/// three key equalities and would expect no row at all from a join, so it would read every
+/// matching side row and sort them instead of walking the side index in order and stopping
+/// after a page.
+macro_rules! record_of {
+    ($x:literal) => {
+        concat!(
+            " CROSS JOIN LATERAL (SELECT * FROM d365audit.records r WHERE r.tenant_id = ",
+            $x,
+            ".tenant_id AND r.event_time = ",
+            $x,
+            ".event_time AND r.seq = ",
+            $x,
+            ".seq LIMIT 1) a"
+        )
+    };
+}
+
+const LISTED: &str = concat!("d365audit.listed_records m", record_of!("m"));
+/// A record has at most one row per (ASCII-folded) field name and value (see `ingest`), so
+/// this yields each record once.
+const FIELD_VALUES: &str = concat!("d365audit.field_values f", record_of!("f"));
+
+/// A query ready to run.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    arms: Vec<Arm>,
+    params: Params,
+}
+
+/// The filters of a query, normalized for comparison.
+#[derive(Debug, Default)]
+struct Filters {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    /// Folded UPNs (every user value is also tried as a UPN), and system user ids.
+    user_names: Vec<String>,
+    system_users: Vec<Uuid>,
+    users: bool,
+    organization: Option<String>,
+    entity: Option<String>,
+    record: Option<Uuid>,
+    messages: Vec<String>,
+    access: Vec<i16>,
+    category: Option<i32>,
+    field: Option<(String, Option<String>)>,
+    client_ip: Option<String>,
+    correlation: Option<Uuid>,
+    workloads: Vec<String>,
+    text: Option<String>,
+}
+
+fn parse_guid(value: &str) -> Option<Uuid> {
+    Uuid::try_parse(value.trim().trim_matches(|c| c == '{' || c == '}')).ok()
+}
+
+fn distinct(mut values: Vec<String>) -> Vec<String> {
+    values.sort_unstable();
+    values.dedup();
+    values
+}
+
+fn filters(q: &RecordQuery) -> Result<Filters, ArchiveError> {
+    let mut access = Vec::new();
+    for kind in &q.access {
+        let kind = kind.trim().to_ascii_lowercase();
+        if !ACCESS_KINDS.contains(&kind.as_str()) {
+            return Err(QueryError::new(format!(
+                "`{kind}` is not an access kind; use one of {}",
+                ACCESS_KINDS.join(", ")
+            ))
+            .into());
+        }
+        access.push(access_code(&kind) as i16);
+    }
+    access.sort_unstable();
+    access.dedup();
+    let category = match &q.category {
+        Some(category) => Some(category_bit(category.trim()).ok_or_else(|| {
+            QueryError::new(format!(
+                "`{category}` is not a report category; use one of {}",
+                CATEGORIES.join(", ")
+            ))
+        })? as i32),
+        None => None,
+    };
+    let mut system_users: Vec<Uuid> = q.users.iter().filter_map(|u| parse_guid(u)).collect();
+    system_users.sort_unstable();
+    system_users.dedup();
+    Ok(Filters {
+        from: q.from,
+        to: q.to,
+        user_names: distinct(q.users.iter().map(|u| folded(u)).collect()),
+        system_users,
+        users: !q.users.is_empty(),
+        organization: q.organization.as_deref().map(folded),
+        entity: q.entity.as_deref().map(folded),
+        record: q.record_id,
+        messages: distinct(q.messages.iter().map(|m| folded(m)).collect()),
+        access,
+        category,
+        field: q.field.as_ref().map(|f| (folded(&f.name), f.value.clone())),
+        client_ip: q.client_ip.as_ref().map(|ip| ip.trim().to_string()),
+        correlation: q.correlation_id,
+        workloads: distinct(q.workloads.iter().map(|w| folded(w)).collect()),
+        text: q.text.as_deref().map(folded).filter(|t| !t.is_empty()),
+    })
+}
+
+/// The access path that orders candidate rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Driver {
+    Record,
+    /// A field set to a value: the field index in time order.
+    FieldValue,
+    Users,
+    Time,
+}
+
+impl Plan {
+    /// Plans `query`; `acted_as` holds, for the system user ids among its users, the (folded)
+    /// UPNs they acted as. `Ok(None)`: nothing can match (an empty time range).
+    pub(crate) fn new(
+        query: &RecordQuery,
+        acted_as: &[(Uuid, String)],
+    ) -> Result<Option<Plan>, ArchiveError> {
+        let f = filters(query)?;
+        if let (Some(from), Some(to)) = (f.from, f.to)
+            && from >= to
+        {
+            return Ok(None);
+        }
+        let driver = if f.record.is_some() {
+            Driver::Record
+        } else if f.correlation.is_none() && matches!(f.field, Some((_, Some(_)))) {
+            Driver::FieldValue
+        } else if f.users && f.correlation.is_none() && f.field.is_none() {
+            Driver::Users
+        } else {
+            Driver::Time
+        };
+        let mut params = Params::default();
+        let mut arms = Vec::new();
+        match driver {
+            Driver::Record => {
+                let record = params.push(f.record.unwrap_or_default(), Type::UUID);
+                arms.push(Arm {
+                    from: RECORDS,
+                    order: "a",
+                    via: Some(Via::Entity),
+                    conditions: vec![format!("a.entity_id = {record}")],
+                });
+                arms.push(Arm {
+                    from: LISTED,
+                    order: "m",
+                    via: Some(Via::QueryResults),
+                    conditions: vec![
+                        format!("m.entity_id = {record}"),
+                        format!("a.entity_id IS DISTINCT FROM {record}"),
+                    ],
+                });
+            }
+            Driver::FieldValue => {
+                let (name, value) = f.field.clone().unwrap_or_default();
+                let name = params.push(name, Type::TEXT);
+                let value = params.push(value.unwrap_or_default(), Type::TEXT);
+                arms.push(Arm {
+                    from: FIELD_VALUES,
+                    order: "f",
+                    via: None,
+                    conditions: vec![
+                        format!("{} = {name}", fold("f.name")),
+                        format!("md5(f.value)::uuid = md5({value})::uuid"),
+                        format!("f.value = {value}"),
+                    ],
+                });
+            }
+            Driver::Users => {
+                for name in &f.user_names {
+                    let name = params.push(name.clone(), Type::TEXT);
+                    arms.push(Arm {
+                        from: RECORDS,
+                        order: "a",
+                        via: None,
+                        conditions: vec![format!("{} = {name}", fold("a.user_name"))],
+                    });
+                }
+                // A system user id reads the rows of each UPN it acted as, narrowed to the id;
+                // UPNs an arm above already reads in full are left to that arm.
+                let mut pairs: Vec<&(Uuid, String)> = acted_as
+                    .iter()
+                    .filter(|(id, upn)| f.system_users.contains(id) && !f.user_names.contains(upn))
+                    .collect();
+                pairs.sort_unstable();
+                pairs.dedup();
+                for (id, upn) in pairs {
+                    let id = params.push(*id, Type::UUID);
+                    let upn = params.push(upn.clone(), Type::TEXT);
+                    arms.push(Arm {
+                        from: RECORDS,
+                        order: "a",
+                        via: None,
+                        conditions: vec![
+                            format!("{} = {upn}", fold("a.user_name")),
+                            format!("a.system_user_id = {id}"),
+                        ],
+                    });
+                }
+            }
+            Driver::Time => {
+                arms.push(Arm { from: RECORDS, order: "a", via: None, conditions: vec![] });
+            }
+        }
+        let residual = residual(&f, driver, &mut params);
+        for arm in &mut arms {
+            let t = arm.order;
+            if let Some(from) = &residual.from {
+                arm.conditions.push(format!("{t}.event_time >= {from}"));
+            }
+            if let Some(to) = &residual.to {
+                arm.conditions.push(format!("{t}.event_time < {to}"));
+            }
+            arm.conditions.extend(residual.conditions.iter().cloned());
+        }
+        Ok(Some(Plan { arms, params }))
+    }
+
+    /// Whether the query has no filter at all (every record matches).
+    pub(crate) fn is_everything(&self) -> bool {
+        matches!(&self.arms[..], [arm] if arm.conditions.is_empty() && arm.via.is_none())
+    }
+
+    /// The rows of one page (`columns` of each arm), plus one more row that says whether
+    /// another page follows, in page order.
+    pub(crate) fn page(
+        mut self,
+        columns: fn(&str, Option<Via>) -> String,
+        order: Order,
+        after: Option<PageCursor>,
+        limit: u32,
+    ) -> (String, Params) {
+        let (compare, direction) = match order {
+            Order::NewestFirst => ("<", "DESC"),
+            Order::OldestFirst => (">", "ASC"),
+        };
+        let keyset = after.map(|cursor| {
+            let time = DateTime::from_timestamp_micros(cursor.time_micros).unwrap_or_default();
+            (self.params.push(time, Type::TIMESTAMPTZ), self.params.push(cursor.seq, Type::INT8))
+        });
+        let limit = u64::from(limit) + 1;
+        // Each arm is ordered and limited on its own, so that it reads its index in order and
+        // stops early, however common the filtered value; the union then holds few rows.
+        let selects: Vec<String> = self
+            .arms
+            .iter()
+            .map(|arm| {
+                let t = arm.order;
+                let mut conditions = arm.conditions.clone();
+                if let Some((time, seq)) = &keyset {
+                    conditions.push(format!("({t}.event_time, {t}.seq) {compare} ({time}, {seq})"));
+                }
+                format!(
+                    "(SELECT {} FROM {}{} ORDER BY {t}.event_time {direction}, {t}.seq {direction} \
+                     LIMIT {limit})",
+                    columns(t, arm.via),
+                    arm.from,
+                    where_clause(&conditions)
+                )
+            })
+            .collect();
+        let sql = format!(
+            "SELECT * FROM ({}) h ORDER BY h.event_time {direction}, h.seq {direction} LIMIT {limit}",
+            selects.join(" UNION ALL ")
+        );
+        (sql, self.params)
+    }
+
+    /// The number of matching rows.
+    pub(crate) fn count(self) -> (String, Params) {
+        let (union, params) = self.union("1");
+        (format!("SELECT count(*) FROM ({union}) h"), params)
+    }
+
+    /// Counts of matching rows grouped by `key` (an expression over `a`).
+    pub(crate) fn grouped(self, key: &str) -> (String, Params) {
+        let (union, params) = self.union(&format!("{key} AS k"));
+        (format!("SELECT h.k, count(*) FROM ({union}) h GROUP BY h.k"), params)
+    }
+
+    fn union(self, select: &str) -> (String, Params) {
+        let selects: Vec<String> = self
+            .arms
+            .iter()
+            .map(|arm| {
+                format!("SELECT {select} FROM {}{}", arm.from, where_clause(&arm.conditions))
+            })
+            .collect();
+        (selects.join(" UNION ALL "), self.params)
+    }
+}
+
+fn where_clause(conditions: &[String]) -> String {
+    if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    }
+}
+
+/// Conditions every arm adds; the time bounds apply to the arm's ordering alias.
+#[derive(Debug, Default)]
+struct Residual {
+    from: Option<String>,
+    to: Option<String>,
+    conditions: Vec<String>,
+}
+
+fn residual(f: &Filters, driver: Driver, params: &mut Params) -> Residual {
+    let mut r = Residual {
+        from: f.from.map(|from| params.push(from, Type::TIMESTAMPTZ)),
+        to: f.to.map(|to| params.push(to, Type::TIMESTAMPTZ)),
+        conditions: Vec::new(),
+    };
+    let c = &mut r.conditions;
+    if f.users && driver != Driver::Users {
+        let names = params.push(f.user_names.clone(), Type::TEXT_ARRAY);
+        let ids = params.push(f.system_users.clone(), Type::UUID_ARRAY);
+        c.push(format!(
+            "({} = ANY ({names}) OR a.system_user_id = ANY ({ids}))",
+            fold("a.user_name")
+        ));
+    }
+    if let Some(organization) = &f.organization {
+        let p = params.push(organization.clone(), Type::TEXT);
+        c.push(format!("{} = {p}", fold("a.organization")));
+    }
+    if let Some(entity) = &f.entity {
+        let p = params.push(entity.clone(), Type::TEXT);
+        c.push(format!("{} = {p}", fold("a.entity")));
+    }
+    if !f.messages.is_empty() {
+        let p = params.push(f.messages.clone(), Type::TEXT_ARRAY);
+        c.push(format!("{} = ANY ({p})", fold("a.message")));
+    }
+    if !f.access.is_empty() {
+        let p = params.push(f.access.clone(), Type::INT2_ARRAY);
+        c.push(format!("a.access = ANY ({p})"));
+    }
+    if let Some(bit) = f.category {
+        let p = params.push(bit, Type::INT4);
+        c.push(format!("(a.categories & {p}) <> 0"));
+    }
+    if let Some((name, value)) = f.field.as_ref().filter(|_| driver != Driver::FieldValue) {
+        let name = params.push(name.clone(), Type::TEXT);
+        let value = match value {
+            Some(value) => {
+                let v = params.push(value.clone(), Type::TEXT);
+                format!(" AND md5(f.value)::uuid = md5({v})::uuid AND f.value = {v}")
+            }
+            None => String::new(),
+        };
+        c.push(format!(
+            "EXISTS (SELECT 1 FROM d365audit.field_values f WHERE f.tenant_id = a.tenant_id \
+             AND f.event_time = a.event_time AND f.seq = a.seq AND {} = {name}{value})",
+            fold("f.name")
+        ));
+    }
+    if let Some(ip) = &f.client_ip {
+        let p = params.push(ip.clone(), Type::TEXT);
+        c.push(format!("a.client_ip = {p}"));
+    }
+    if let Some(correlation) = f.correlation {
+        let p = params.push(correlation, Type::UUID);
+        c.push(format!("a.correlation_id = {p}"));
+    }
+    if !f.workloads.is_empty() {
+        let p = params.push(f.workloads.clone(), Type::TEXT_ARRAY);
+        c.push(format!("{} = ANY ({p})", fold("a.workload")));
+    }
+    if let Some(text) = &f.text {
+        let p = params.push(text.clone(), Type::TEXT);
+        let parts: Vec<String> = ["a.user_name", "a.entity", "a.message", "a.primary_value"]
+            .iter()
+            .map(|column| format!("strpos({}, {p}) > 0", fold(column)))
+            .collect();
+        c.push(format!("({})", parts.join(" OR ")));
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use archive::query::FieldFilter;
+
+    #[test]
+    fn a_record_filter_yields_two_disjoint_arms_with_via() {
+        let q = RecordQuery { record_id: Some(Uuid::from_u128(7)), ..RecordQuery::default() };
+        let plan = Plan::new(&q, &[]).unwrap().unwrap();
+        assert!(!plan.is_everything());
+        let (sql, params) = plan.page(summary_columns, Order::NewestFirst, None, 10);
+        assert!(sql.contains("UNION ALL"), "{sql}");
+        assert!(sql.contains("1::smallint AS via") && sql.contains("2::smallint AS via"), "{sql}");
+        assert!(sql.contains("IS DISTINCT FROM $1"), "{sql}");
+        assert!(sql.ends_with("LIMIT 11"), "{sql}");
+        assert_eq!(sql.matches("ORDER BY").count(), 3, "each arm is ordered: {sql}");
+        assert_eq!(params.types().len(), 1);
+    }
+
+    #[test]
+    fn user_arms_cover_upns_and_system_user_ids_once() {
+        let id = Uuid::from_u128(42);
+        let q = RecordQuery {
+            users: vec!["Alice@Contoso.com ".into(), id.to_string()],
+            ..RecordQuery::default()
+        };
+        // The id acted as a UPN already asked for (no arm of its own) and as another one.
+        let acted_as = [
+            (id, "alice@contoso.com".to_string()),
+            (id, "alice@fabrikam.com".to_string()),
+            (Uuid::from_u128(7), "mallory@contoso.com".to_string()),
+        ];
+        let plan = Plan::new(&q, &acted_as).unwrap().unwrap();
+        // Two UPN arms (the GUID is tried as a UPN too) and one for the id as alice@fabrikam.
+        assert_eq!(plan.arms.len(), 3);
+        let (sql, params) = plan.count();
+        assert_eq!(sql.matches("a.system_user_id = ").count(), 1, "{sql}");
+        assert_eq!(params.types().len(), 4);
+    }
+
+    #[test]
+    fn filters_fold_case_and_mistakes_are_refused() {
+        let q = RecordQuery {
+            entity: Some(" Contact".into()),
+            field: Some(FieldFilter { name: "Telephone1".into(), value: Some("555".into()) }),
+            text: Some("  ".into()),
+            ..RecordQuery::default()
+        };
+        let f = filters(&q).unwrap();
+        assert_eq!(f.entity.as_deref(), Some("contact"));
+        assert_eq!(f.field, Some(("telephone1".into(), Some("555".into()))));
+        assert_eq!(f.text, None);
+        let bad = RecordQuery { access: vec!["write".into()], ..RecordQuery::default() };
+        assert!(matches!(Plan::new(&bad, &[]), Err(ArchiveError::InvalidQuery(_))));
+        let bad = RecordQuery { category: Some("exports".into()), ..RecordQuery::default() };
+        assert!(matches!(Plan::new(&bad, &[]), Err(ArchiveError::InvalidQuery(_))));
+    }
+
+    #[test]
+    fn an_empty_time_range_plans_nothing_and_no_filter_is_everything() {
+        let at = Utc::now();
+        let q = RecordQuery { from: Some(at), to: Some(at), ..RecordQuery::default() };
+        assert!(Plan::new(&q, &[]).unwrap().is_none());
+        assert!(Plan::new(&RecordQuery::default(), &[]).unwrap().unwrap().is_everything());
+    }
+}

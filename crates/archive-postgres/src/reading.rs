@@ -1,0 +1,451 @@
+//! The read side: searches, counts, aggregations, one record in full, verbatim pages for exports,
+//! quarantine, cursors and the summary. Every statement is prepared once per connection (a
+//! query's SQL depends only on which filters it has, not on their values) and PostgreSQL prunes
+//! month partitions outside a time filter when the statement runs.
+
+use std::collections::HashMap;
+
+use archive::columns::{CATEGORIES, access_name, category_names, from_activity};
+use archive::query::MAX_PAGE;
+use archive::{
+    ArchiveError, ArchiveSummary, Bucket, Dimension, Page, PageCursor, PageRequest, Quarantined,
+    RawRecord, RecordQuery, RecordSummary, StoredRecord,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use deadpool_postgres::ClientWrapper;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use crate::failure::failed;
+use crate::plan::{Params, Plan, SUMMARY_WIDTH, fold, key_columns, summary_columns, via_of};
+use crate::verbatim::{DictionaryCache, Unpacker};
+
+/// Statements a connection keeps prepared before its cache is emptied: the SQL of a query
+/// depends on which filters it has, so a busy server sees a bounded but not small set.
+const PREPARED_LIMIT: usize = 256;
+
+/// Runs planned SQL as a statement prepared on this connection.
+async fn run(
+    client: &ClientWrapper,
+    sql: &str,
+    params: &Params,
+    doing: &'static str,
+) -> Result<Vec<Row>, ArchiveError> {
+    if client.statement_cache.size() > PREPARED_LIMIT {
+        client.statement_cache.clear();
+    }
+    let statement =
+        client.prepare_typed_cached(sql, &params.types()).await.map_err(failed(doing))?;
+    client.query(&statement, &params.values()).await.map_err(failed(doing))
+}
+
+/// Plans `query`, first looking up which UPNs its system user ids acted as.
+async fn plan(client: &ClientWrapper, query: &RecordQuery) -> Result<Option<Plan>, ArchiveError> {
+    let ids: Vec<Uuid> = query
+        .users
+        .iter()
+        .filter_map(|u| Uuid::try_parse(u.trim().trim_matches(|c| c == '{' || c == '}')).ok())
+        .collect();
+    let mut acted_as = Vec::new();
+    if !ids.is_empty() {
+        let fail = failed("resolving system user ids");
+        let sql = format!(
+            "SELECT DISTINCT system_user_id, {} FROM d365audit.system_users \
+             WHERE system_user_id = ANY ($1)",
+            fold("user_name")
+        );
+        let statement = client.prepare_cached(&sql).await.map_err(&fail)?;
+        for row in client.query(&statement, &[&ids]).await.map_err(&fail)? {
+            acted_as.push((row.get(0), row.get(1)));
+        }
+    }
+    Plan::new(query, &acted_as)
+}
+
+fn summary_of_row(row: &Row) -> RecordSummary {
+    let record_type: i32 = row.get(3);
+    let access: i16 = row.get(12);
+    let categories: i32 = row.get(13);
+    RecordSummary {
+        seq: row.get(0),
+        id: row.get(1),
+        time: row.get(2),
+        record_type: u16::try_from(record_type).unwrap_or_default(),
+        workload: row.get(4),
+        operation: row.get(5),
+        user: row.get(6),
+        system_user_id: row.get(7),
+        organization: row.get(8),
+        entity: row.get(9),
+        entity_id: row.get(10),
+        message: row.get(11),
+        access: access_name(i64::from(access)).to_string(),
+        categories: category_names(categories as u32),
+        client_ip: row.get(14),
+        primary_field_value: row.get(15),
+        correlation_id: row.get(16),
+        result_status: row.get(17),
+        item_url: None,
+        via: via_of(row.get(18)),
+    }
+}
+
+/// Where the next page starts, when more rows than `limit` came back (the extra one is
+/// dropped).
+fn cut<T>(
+    rows: &mut Vec<T>,
+    limit: u32,
+    key: impl Fn(&T) -> (DateTime<Utc>, i64),
+) -> Option<PageCursor> {
+    if rows.len() <= limit as usize {
+        return None;
+    }
+    rows.truncate(limit as usize);
+    rows.last().map(|row| {
+        let (time, seq) = key(row);
+        PageCursor { time_micros: time.timestamp_micros(), seq }
+    })
+}
+
+pub(crate) async fn search(
+    client: &ClientWrapper,
+    query: &RecordQuery,
+    page: &PageRequest,
+) -> Result<Page<RecordSummary>, ArchiveError> {
+    let Some(plan) = plan(client, query).await? else {
+        return Ok(Page { rows: Vec::new(), next: None });
+    };
+    let limit = page.limit.clamp(1, MAX_PAGE);
+    let (sql, params) = plan.page(summary_columns, page.order, page.after, limit);
+    let rows = run(client, &sql, &params, "searching").await?;
+    let mut rows: Vec<RecordSummary> = rows.iter().map(summary_of_row).collect();
+    let next = cut(&mut rows, limit, |r| (r.time, r.seq));
+    Ok(Page { rows, next })
+}
+
+pub(crate) async fn count(
+    client: &ClientWrapper,
+    query: &RecordQuery,
+) -> Result<u64, ArchiveError> {
+    let Some(plan) = plan(client, query).await? else {
+        return Ok(0);
+    };
+    let fail = failed("counting records");
+    if plan.is_everything() {
+        let statement = client
+            .prepare_cached("SELECT records FROM d365audit.totals WHERE id = 1")
+            .await
+            .map_err(&fail)?;
+        let records: i64 = client.query_one(&statement, &[]).await.map_err(&fail)?.get(0);
+        return Ok(records as u64);
+    }
+    let (sql, params) = plan.count();
+    let rows = run(client, &sql, &params, "counting records").await?;
+    Ok(rows.first().map_or(0, |row| row.get::<_, i64>(0)) as u64)
+}
+
+const WEEKDAYS: [&str; 7] =
+    ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+
+pub(crate) async fn aggregate(
+    client: &ClientWrapper,
+    query: &RecordQuery,
+    by: Dimension,
+    limit: u32,
+) -> Result<Vec<Bucket>, ArchiveError> {
+    let Some(plan) = plan(client, query).await? else {
+        return Ok(Vec::new());
+    };
+    let key = match by {
+        Dimension::Day => "(a.event_time AT TIME ZONE 'UTC')::date",
+        Dimension::HourOfDay => "extract(hour FROM a.event_time AT TIME ZONE 'UTC')::integer",
+        Dimension::Weekday => "extract(isodow FROM a.event_time AT TIME ZONE 'UTC')::integer",
+        Dimension::User => "a.user_name",
+        Dimension::Organization => "a.organization",
+        Dimension::Entity => "a.entity",
+        Dimension::Message => "a.message",
+        Dimension::Access => "a.access",
+        Dimension::Category => "a.categories",
+    };
+    let (sql, params) = plan.grouped(key);
+    let rows = run(client, &sql, &params, "running a report").await?;
+    let count = |row: &Row| row.get::<_, i64>(1) as u64;
+    // (order for time dimensions, bucket)
+    let mut buckets: Vec<(i64, Bucket)> = Vec::with_capacity(rows.len());
+    match by {
+        Dimension::Day => {
+            for row in &rows {
+                let day: NaiveDate = row.get(0);
+                let order = day.signed_duration_since(NaiveDate::default()).num_days();
+                buckets.push((
+                    order,
+                    Bucket { key: day.format("%Y-%m-%d").to_string(), count: count(row) },
+                ));
+            }
+        }
+        Dimension::HourOfDay => {
+            for row in &rows {
+                let hour: i32 = row.get(0);
+                buckets.push((
+                    i64::from(hour),
+                    Bucket { key: format!("{hour:02}"), count: count(row) },
+                ));
+            }
+        }
+        Dimension::Weekday => {
+            for row in &rows {
+                // ISO: 1 is Monday.
+                let day: i32 = row.get(0);
+                let index = usize::try_from(day - 1).unwrap_or_default() % 7;
+                buckets.push((
+                    i64::from(day),
+                    Bucket { key: WEEKDAYS[index].to_string(), count: count(row) },
+                ));
+            }
+        }
+        Dimension::Access => {
+            for row in &rows {
+                let code: i16 = row.get(0);
+                buckets.push((
+                    0,
+                    Bucket { key: access_name(i64::from(code)).to_string(), count: count(row) },
+                ));
+            }
+        }
+        Dimension::Category => {
+            let mut per_category = vec![0u64; CATEGORIES.len()];
+            for row in &rows {
+                let bits: i32 = row.get(0);
+                for (i, total) in per_category.iter_mut().enumerate() {
+                    if bits & (1 << i) != 0 {
+                        *total += count(row);
+                    }
+                }
+            }
+            buckets = CATEGORIES
+                .iter()
+                .zip(per_category)
+                .filter(|(_, count)| *count > 0)
+                .map(|(name, count)| (0, Bucket { key: (*name).to_string(), count }))
+                .collect();
+        }
+        Dimension::User | Dimension::Organization | Dimension::Entity | Dimension::Message => {
+            for row in &rows {
+                let key: Option<String> = row.get(0);
+                buckets.push((0, Bucket { key: key.unwrap_or_default(), count: count(row) }));
+            }
+        }
+    }
+    if matches!(by, Dimension::Day | Dimension::HourOfDay | Dimension::Weekday) {
+        buckets.sort_by_key(|(order, _)| *order);
+    } else {
+        // NULL and "" both read as "": merge them.
+        let mut merged: HashMap<String, u64> = HashMap::new();
+        for (_, bucket) in buckets {
+            *merged.entry(bucket.key).or_default() += bucket.count;
+        }
+        buckets = merged.into_iter().map(|(key, count)| (0, Bucket { key, count })).collect();
+        buckets.sort_by(|(_, a), (_, b)| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+    }
+    Ok(buckets.into_iter().take(limit as usize).map(|(_, bucket)| bucket).collect())
+}
+
+/// The stored form of an `Id` to look up: a GUID written with hyphens (any case, optionally in
+/// braces) is stored lower-case; anything else exactly as written (trimmed).
+fn lookup_id(id: &str) -> String {
+    let id = id.trim().trim_matches(|c| c == '{' || c == '}');
+    match Uuid::try_parse(id) {
+        Ok(guid) if guid.hyphenated().to_string().eq_ignore_ascii_case(id) => {
+            guid.hyphenated().to_string()
+        }
+        _ => id.to_string(),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub(crate) async fn record(
+    client: &ClientWrapper,
+    dictionaries: &DictionaryCache,
+    id: &str,
+) -> Result<Option<StoredRecord>, ArchiveError> {
+    let fail = failed("reading a record");
+    let sql = format!(
+        "SELECT {}, b.dictionary, b.raw_len, b.hash, b.bytes, s.seq, s.committed_at \
+         FROM d365audit.record_keys k \
+         JOIN d365audit.records a \
+           ON a.tenant_id = k.tenant_id AND a.event_time = k.event_time AND a.seq = k.seq \
+         LEFT JOIN d365audit.record_bytes b \
+           ON b.tenant_id = a.tenant_id AND b.event_time = a.event_time AND b.seq = a.seq \
+         LEFT JOIN LATERAL (SELECT seq, committed_at FROM d365audit.seals \
+           WHERE first_seq <= a.seq AND last_seq >= a.seq ORDER BY first_seq DESC LIMIT 1) s \
+           ON true \
+         WHERE k.record_id = $1 ORDER BY k.seq LIMIT 1",
+        summary_columns("a", None)
+    );
+    let statement = client.prepare_cached(&sql).await.map_err(&fail)?;
+    let Some(row) = client.query_opt(&statement, &[&lookup_id(id)]).await.map_err(&fail)? else {
+        return Ok(None);
+    };
+    let mut summary = summary_of_row(&row);
+    let w = SUMMARY_WIDTH;
+    let dictionary: Option<i32> = row.get(w);
+    let (Some(raw_len), Some(hash), Some(packed)) = (
+        row.get::<_, Option<i32>>(w + 1),
+        row.get::<_, Option<Vec<u8>>>(w + 2),
+        row.get::<_, Option<Vec<u8>>>(w + 3),
+    ) else {
+        return Err(ArchiveError::Corrupt {
+            message: format!(
+                "record {} has lost its verbatim bytes; run `verify` to see what else changed",
+                summary.id
+            ),
+        });
+    };
+    let batch: Option<i64> = row.get(w + 4);
+    let ingested_at: Option<DateTime<Utc>> = row.get(w + 5);
+    dictionaries.load(client, [dictionary]).await?;
+    let raw = Unpacker::new(dictionaries)
+        .unpack(dictionary, &packed, usize::try_from(raw_len).unwrap_or_default())
+        .map_err(|e| e.into_archive_error(&format!("record {}", summary.id)))?;
+    let parsed = record::parse_record(&raw).ok();
+    let dynamics = parsed.as_ref().and_then(|p| p.dynamics.as_ref());
+    summary.item_url = dynamics.and_then(|d| d.item_url.clone());
+    Ok(Some(StoredRecord {
+        fields: parsed.as_ref().map(|p| from_activity(p).fields).unwrap_or_default(),
+        query: dynamics.and_then(|d| d.query.clone()),
+        query_results: dynamics.map(|d| d.query_result_ids.clone()).unwrap_or_default(),
+        user_agent: dynamics.and_then(|d| d.user_agent.clone()),
+        ingested_at: ingested_at.unwrap_or_default(),
+        batch: batch.unwrap_or_default() as u64,
+        hash: hex(&hash),
+        raw,
+        summary,
+    }))
+}
+
+pub(crate) async fn raw_page(
+    client: &ClientWrapper,
+    dictionaries: &DictionaryCache,
+    query: &RecordQuery,
+    page: &PageRequest,
+) -> Result<Page<RawRecord>, ArchiveError> {
+    let Some(plan) = plan(client, query).await? else {
+        return Ok(Page { rows: Vec::new(), next: None });
+    };
+    let limit = page.limit.clamp(1, MAX_PAGE);
+    let (hits, params) = plan.page(key_columns, page.order, page.after, limit);
+    let direction = match page.order {
+        archive::Order::NewestFirst => "DESC",
+        archive::Order::OldestFirst => "ASC",
+    };
+    let sql = format!(
+        "SELECT h.record_id, h.event_time, h.seq, b.dictionary, b.raw_len, b.bytes \
+         FROM ({hits}) h LEFT JOIN d365audit.record_bytes b \
+           ON b.tenant_id = h.tenant_id AND b.event_time = h.event_time AND b.seq = h.seq \
+         ORDER BY h.event_time {direction}, h.seq {direction}"
+    );
+    let rows = run(client, &sql, &params, "reading verbatim records").await?;
+    dictionaries.load(client, rows.iter().map(|row| row.get::<_, Option<i32>>(3))).await?;
+    let mut unpacker = Unpacker::new(dictionaries);
+    let mut out = Vec::with_capacity(rows.len());
+    let mut seqs = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id: String = row.get(0);
+        let (Some(raw_len), Some(packed)) =
+            (row.get::<_, Option<i32>>(4), row.get::<_, Option<Vec<u8>>>(5))
+        else {
+            return Err(ArchiveError::Corrupt {
+                message: format!(
+                    "record {id} has lost its verbatim bytes; run `verify` to see what else \
+                     changed"
+                ),
+            });
+        };
+        let raw = unpacker
+            .unpack(row.get(3), &packed, usize::try_from(raw_len).unwrap_or_default())
+            .map_err(|e| e.into_archive_error(&format!("record {id}")))?;
+        seqs.push(row.get::<_, i64>(2));
+        out.push(RawRecord { id, time: row.get(1), raw });
+    }
+    let mut keyed: Vec<(RawRecord, i64)> = out.into_iter().zip(seqs).collect();
+    let next = cut(&mut keyed, limit, |(r, seq)| (r.time, *seq));
+    Ok(Page { rows: keyed.into_iter().map(|(r, _)| r).collect(), next })
+}
+
+pub(crate) async fn quarantined(
+    client: &ClientWrapper,
+    limit: u32,
+) -> Result<Vec<Quarantined>, ArchiveError> {
+    let fail = failed("reading quarantined input");
+    let statement = client
+        .prepare_cached(
+            "SELECT source, reason, raw FROM d365audit.quarantine ORDER BY id DESC LIMIT $1",
+        )
+        .await
+        .map_err(&fail)?;
+    let rows = client.query(&statement, &[&i64::from(limit.min(MAX_PAGE))]).await.map_err(&fail)?;
+    Ok(rows
+        .iter()
+        .map(|row| Quarantined { source: row.get(0), reason: row.get(1), raw: row.get(2) })
+        .collect())
+}
+
+pub(crate) async fn cursor(
+    client: &ClientWrapper,
+    name: &str,
+) -> Result<Option<String>, ArchiveError> {
+    let fail = failed("reading a cursor");
+    let statement = client
+        .prepare_cached("SELECT value FROM d365audit.cursors WHERE name = $1")
+        .await
+        .map_err(&fail)?;
+    Ok(client.query_opt(&statement, &[&name]).await.map_err(&fail)?.map(|row| row.get(0)))
+}
+
+pub(crate) async fn summary(client: &ClientWrapper) -> Result<ArchiveSummary, ArchiveError> {
+    let fail = failed("summarizing the archive");
+    let statement = client
+        .prepare_cached(
+            "SELECT t.records, t.raw_bytes, t.quarantined, \
+               (SELECT coalesce(max(seq), 0) FROM d365audit.seals), \
+               (SELECT min(event_time) FROM d365audit.records), \
+               (SELECT max(event_time) FROM d365audit.records), \
+               (SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint \
+                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                  WHERE n.nspname = 'd365audit' AND c.relkind IN ('r', 'm')) \
+             FROM d365audit.totals t WHERE t.id = 1",
+        )
+        .await
+        .map_err(&fail)?;
+    let row = client.query_one(&statement, &[]).await.map_err(&fail)?;
+    Ok(ArchiveSummary {
+        records: row.get::<_, i64>(0) as u64,
+        raw_bytes: row.get::<_, i64>(1) as u64,
+        quarantined: row.get::<_, i64>(2) as u64,
+        batches: row.get::<_, i64>(3) as u64,
+        earliest: row.get(4),
+        latest: row.get(5),
+        stored_bytes: row.get::<_, i64>(6) as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_looked_up_as_stored() {
+        let guid = "6f1d2a3b-0c4d-4e5f-8a9b-0c1d2e3f4a5b";
+        assert_eq!(lookup_id(&guid.to_uppercase()), guid);
+        assert_eq!(lookup_id(&format!(" {{{guid}}} ")), guid);
+        assert_eq!(lookup_id("sanitized-0012"), "sanitized-0012");
+        // Not the hyphenated form: kept as written, like the SQLite archive.
+        assert_eq!(
+            lookup_id("6f1d2a3b0c4d4e5f8a9b0c1d2e3f4a5b"),
+            "6f1d2a3b0c4d4e5f8a9b0c1d2e3f4a5b"
+        );
+    }
+}

@@ -1,0 +1,256 @@
+//! Verification of the evidence: in one consistent snapshot (a REPEATABLE READ, READ ONLY
+//! transaction, so replicas can keep ingesting), every stored record is decompressed and
+//! re-hashed, compared with the hash stored beside it, folded into its batch's digest, and the
+//! seals are walked as a chain with `archive::evidence::verify_chain`.
+//!
+//! The snapshot is read in consecutive seq ranges, each covering a few thousand records of
+//! consecutive seals (and whatever lies between them), so every query has a bounded, indexed
+//! plan whatever the archive's size; each range joins the verbatim bytes with the normalized
+//! rows both ways, so a record missing either half is seen. An async producer assigns the rows
+//! to the seal whose seq range holds them (rows no range holds are unsealed) and hands each
+//! batch over a bounded channel to a blocking thread that decompresses and hashes them and runs
+//! the chain walk. Seq order is batch start order, the chain is commit order: they differ only
+//! where replicas' batches overlapped in time, so the walker puts batches back in chain order
+//! with a small reorder buffer of hashes. Memory stays at a few batches whatever the archive's
+//! size.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use archive::evidence::{BatchSeal, ObservedBatch, record_hash, verify_chain};
+use archive::{ArchiveError, Finding, VerifyReport};
+use deadpool_postgres::ClientWrapper;
+use tokio::sync::mpsc;
+use tokio_postgres::{IsolationLevel, Transaction};
+
+use crate::failure::failed;
+use crate::ingest::seal_of_row;
+use crate::verbatim::{DictionaryCache, UnpackError, Unpacker};
+
+/// How many examples of unsealed records a finding names.
+const EXAMPLES: usize = 10;
+
+/// A record's stored verbatim row, with its `Id` when its normalized row still exists.
+#[derive(Debug)]
+struct BytesRow {
+    seq: i64,
+    dictionary: Option<i32>,
+    raw_len: i32,
+    hash: Vec<u8>,
+    packed: Vec<u8>,
+    id: Option<String>,
+}
+
+/// One seal and what the snapshot holds for it, before decompression.
+#[derive(Debug)]
+struct SealedRows {
+    seal: BatchSeal,
+    rows: Vec<BytesRow>,
+    /// Records of the batch whose verbatim bytes are gone.
+    without_bytes: Vec<String>,
+}
+
+/// Records found outside every seal.
+#[derive(Debug, Default)]
+struct Unsealed {
+    count: u64,
+    examples: Vec<String>,
+}
+
+impl Unsealed {
+    fn add(&mut self, seq: i64, id: Option<String>) {
+        self.count += 1;
+        if self.examples.len() < EXAMPLES {
+            self.examples.push(id.unwrap_or_else(|| format!("#{seq}")));
+        }
+    }
+}
+
+const SEALS: &str = "SELECT seq, committed_at, record_count, digest, link, first_seq, last_seq \
+    FROM d365audit.seals ORDER BY seq";
+
+/// The rows of one seq range `($1, $2]`: verbatim bytes and normalized row, either of which may
+/// be missing.
+const RANGE: &str = "SELECT coalesce(b.seq, a.seq), b.dictionary, b.raw_len, b.hash, b.bytes, \
+    a.record_id \
+    FROM (SELECT * FROM d365audit.record_bytes WHERE seq > $1 AND seq <= $2) b \
+    FULL JOIN (SELECT tenant_id, event_time, seq, record_id FROM d365audit.records \
+               WHERE seq > $1 AND seq <= $2) a \
+      ON a.tenant_id = b.tenant_id AND a.event_time = b.event_time AND a.seq = b.seq \
+    ORDER BY 1";
+
+/// Records a range query covers at least (whole seals at a time).
+const RANGE_RECORDS: u64 = 5_000;
+
+pub(crate) async fn verify(
+    client: &mut ClientWrapper,
+    dictionaries: Arc<DictionaryCache>,
+) -> Result<VerifyReport, ArchiveError> {
+    let fail = failed("verifying the archive");
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(&fail)?;
+    dictionaries.load_all(tx.client()).await?;
+    let mut seals: Vec<(BatchSeal, i64, i64)> = tx
+        .query(SEALS, &[])
+        .await
+        .map_err(&fail)?
+        .iter()
+        .map(|row| (seal_of_row(row), row.get(5), row.get(6)))
+        .collect();
+    // The chain order the walk needs, then the seq order the rows come in.
+    let chain: Vec<u64> = seals.iter().map(|(seal, _, _)| seal.seq).collect();
+    seals.sort_by_key(|(seal, first, _)| (*first, seal.seq));
+    let (sender, mut receiver) = mpsc::channel::<SealedRows>(4);
+    let walker = tokio::task::spawn_blocking(move || {
+        let mut unpacker = Unpacker::new(&dictionaries);
+        let mut waiting: BTreeMap<u64, ObservedBatch> = BTreeMap::new();
+        let mut chain = chain.into_iter();
+        let batches = std::iter::from_fn(|| {
+            let next = chain.next()?;
+            loop {
+                if let Some(batch) = waiting.remove(&next) {
+                    return Some(batch);
+                }
+                let sealed = receiver.blocking_recv()?;
+                let observed = observe(sealed, &mut unpacker);
+                waiting.insert(observed.seal.seq, observed);
+            }
+        });
+        verify_chain(batches)
+    });
+    let produced = produce(&tx, seals, sender).await;
+    let mut report = walker.await.map_err(|e| ArchiveError::Storage {
+        doing: "verifying the archive".into(),
+        message: e.to_string(),
+    })?;
+    let unsealed = produced?;
+    tx.commit().await.map_err(&fail)?;
+    if unsealed.count > 0 {
+        report
+            .findings
+            .push(Finding::UnsealedRecords { count: unsealed.count, examples: unsealed.examples });
+    }
+    Ok(report)
+}
+
+/// A row of a range: verbatim bytes (absent when lost) and the `Id` of its normalized row
+/// (absent when lost).
+#[derive(Debug)]
+struct RangeRow {
+    seq: i64,
+    bytes: Option<BytesRow>,
+    id: Option<String>,
+}
+
+/// The rows with `lo < seq <= hi`, in seq order.
+async fn range(tx: &Transaction<'_>, lo: i64, hi: i64) -> Result<Vec<RangeRow>, ArchiveError> {
+    let rows = tx.query(RANGE, &[&lo, &hi]).await.map_err(failed("reading records to verify"))?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let seq: i64 = row.get(0);
+            let id: Option<String> = row.get(5);
+            let bytes = match (row.get(2), row.get(3), row.get(4)) {
+                (Some(raw_len), Some(hash), Some(packed)) => Some(BytesRow {
+                    seq,
+                    dictionary: row.get(1),
+                    raw_len,
+                    hash,
+                    packed,
+                    id: id.clone(),
+                }),
+                _ => None,
+            };
+            RangeRow { seq, bytes, id }
+        })
+        .collect())
+}
+
+/// Reads the snapshot range by range and sends each seal's rows, in seq order; returns what no
+/// seal covers.
+async fn produce(
+    tx: &Transaction<'_>,
+    seals: Vec<(BatchSeal, i64, i64)>,
+    sender: mpsc::Sender<SealedRows>,
+) -> Result<Unsealed, ArchiveError> {
+    let mut unsealed = Unsealed::default();
+    let mut lo = i64::MIN;
+    let mut seals = seals.into_iter().peekable();
+    loop {
+        // Whole seals until the range holds enough records; after the last one, the tail.
+        let mut group = Vec::new();
+        let mut records = 0u64;
+        while let Some(next) = seals.next_if(|_| group.is_empty() || records < RANGE_RECORDS) {
+            records += next.0.record_count;
+            group.push(next);
+        }
+        let hi = group.iter().map(|(_, _, last)| *last).max().unwrap_or(i64::MAX).max(lo);
+        let mut rows = range(tx, lo, hi).await?.into_iter().peekable();
+        for (seal, first, last) in group {
+            let mut sealed = SealedRows { seal, rows: Vec::new(), without_bytes: Vec::new() };
+            while let Some(row) = rows.next_if(|row| row.seq <= last) {
+                match (row.seq >= first, row.bytes) {
+                    (true, Some(bytes)) => sealed.rows.push(bytes),
+                    (true, None) => sealed.without_bytes.push(row.id.unwrap_or_default()),
+                    (false, _) => unsealed.add(row.seq, row.id),
+                }
+            }
+            if sender.send(sealed).await.is_err() {
+                // The walker stopped: its error or panic is reported by the caller.
+                return Ok(unsealed);
+            }
+        }
+        for row in rows {
+            unsealed.add(row.seq, row.id);
+        }
+        if hi == i64::MAX {
+            return Ok(unsealed);
+        }
+        lo = hi;
+    }
+}
+
+/// Decompresses and hashes a batch's records.
+fn observe(sealed: SealedRows, unpacker: &mut Unpacker<'_>) -> ObservedBatch {
+    let mut batch = ObservedBatch {
+        seal: sealed.seal,
+        stored_hashes: Vec::with_capacity(sealed.rows.len()),
+        altered_records: sealed.without_bytes,
+        purged_hashes: Vec::new(),
+    };
+    for row in sealed.rows {
+        let raw_len = usize::try_from(row.raw_len).unwrap_or_default();
+        match unpacker.unpack(row.dictionary, &row.packed, raw_len) {
+            Ok(raw) => {
+                let hash = record_hash(&raw);
+                batch.stored_hashes.push(hash);
+                if hash.0.as_slice() != row.hash.as_slice() || row.id.is_none() {
+                    batch.altered_records.push(name_of(&row, Some(&raw)));
+                }
+            }
+            // Bytes that no longer decompress, or whose dictionary is gone, are altered; the
+            // hash of what is there keeps the batch digest honest.
+            Err(UnpackError::Damaged(_) | UnpackError::NoDictionary(_)) => {
+                batch.stored_hashes.push(record_hash(&row.packed));
+                batch.altered_records.push(name_of(&row, None));
+            }
+        }
+    }
+    batch
+}
+
+/// The `Id` of an altered record: from its normalized row, else from its bytes, else its
+/// position.
+fn name_of(row: &BytesRow, raw: Option<&[u8]>) -> String {
+    if let Some(id) = &row.id {
+        return id.clone();
+    }
+    raw.and_then(|raw| record::parse_record(raw).ok())
+        .map(|parsed| archive::columns::normalize_id(&parsed.id))
+        .unwrap_or_else(|| format!("#{}", row.seq))
+}

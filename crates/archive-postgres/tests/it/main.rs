@@ -1,0 +1,192 @@
+//! Integration tests of the PostgreSQL archive against a real server: the shared behaviour
+//! suites (records; blob queue, access store and SQL console), tampering that verification must
+//! name, replicas ingesting and sharing the blob queue at once, the SQL console's defences,
+//! monthly partitions, migrations and connection handling.
+//!
+//! The server comes from `D365AUDIT_TEST_POSTGRES` (e.g.
+//! `postgres://postgres@127.0.0.1:5432/postgres`, a user allowed to create databases). Each
+//! test creates its own database with a random name and drops it at the end, also when the test
+//! fails. Without the variable every test prints that it is skipped and passes.
+
+mod compression;
+mod concurrency;
+mod connections;
+mod console;
+mod migrations;
+mod partitions;
+mod queue;
+mod suite;
+mod suite_ops;
+mod tampering;
+
+use std::sync::Arc;
+
+use archive::{IncomingRecord, IngestBatch};
+use archive_postgres::{PostgresArchive, PostgresOptions};
+use chrono::{DateTime, TimeZone, Utc};
+
+/// The test server's URL, or `None` (after saying so) when tests should be skipped.
+fn server() -> Option<String> {
+    match std::env::var("D365AUDIT_TEST_POSTGRES") {
+        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_string()),
+        _ => {
+            eprintln!(
+                "skipping PostgreSQL tests: set \
+                 D365AUDIT_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/postgres"
+            );
+            None
+        }
+    }
+}
+
+/// A database created for one test, dropped (with its connections) when this value is dropped,
+/// including while a failed test unwinds.
+struct TestDatabase {
+    server: String,
+    name: String,
+    /// The URL of this database.
+    url: String,
+}
+
+impl TestDatabase {
+    async fn create(server: &str) -> TestDatabase {
+        let name = format!("d365audit_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = admin(server).await;
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        TestDatabase { server: server.to_string(), url: with_database(server, &name), name }
+    }
+
+    /// A plain connection to this database, for looking behind the archive's back.
+    async fn connect(&self) -> tokio_postgres::Client {
+        let (client, connection) =
+            tokio_postgres::connect(&self.url, tokio_postgres::NoTls).await.expect("connect");
+        tokio::spawn(connection);
+        client
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (server, name) = (self.server.clone(), self.name.clone());
+        // Drop may run inside a runtime (or while unwinding): use a thread with its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let admin = admin(&server).await;
+                admin
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+                    .map_err(std::io::Error::other)
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test database {}: {dropped:?}", self.name);
+        }
+    }
+}
+
+async fn admin(server: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(server, tokio_postgres::NoTls)
+        .await
+        .expect("D365AUDIT_TEST_POSTGRES names a reachable server");
+    tokio::spawn(connection);
+    client
+}
+
+/// `server` with its database replaced by `name` (URL or key=value form).
+fn with_database(server: &str, name: &str) -> String {
+    if !server.starts_with("postgres://") && !server.starts_with("postgresql://") {
+        return format!("{server} dbname={name}");
+    }
+    let (base, query) = server.split_once('?').map_or((server, None), |(b, q)| (b, Some(q)));
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let path = base[authority..].find('/').map_or(base.len(), |i| authority + i);
+    match query {
+        Some(query) => format!("{}/{name}?{query}", &base[..path]),
+        None => format!("{}/{name}", &base[..path]),
+    }
+}
+
+/// A clock frozen at a known instant, so seals are reproducible.
+fn clock() -> Arc<dyn clock::Clock> {
+    Arc::new(clock::ManualClock::frozen_at(
+        Utc.with_ymd_and_hms(2026, 6, 10, 12, 0, 0).single().unwrap_or_default(),
+    ))
+}
+
+async fn open(db: &TestDatabase) -> PostgresArchive {
+    PostgresArchive::connect(&db.url, clock()).await.expect("archive connects")
+}
+
+async fn open_with(db: &TestDatabase, options: PostgresOptions) -> PostgresArchive {
+    PostgresArchive::connect_with(&db.url, clock(), options).await.expect("archive connects")
+}
+
+fn record_id(n: u32) -> String {
+    format!("{n:08x}-2222-4333-8444-{n:012x}")
+}
+
+/// A realistic CRM record numbered `n`.
+fn crm_json(n: u32, time: DateTime<Utc>, user: &str, entity_id: &str, listed: &[&str]) -> Vec<u8> {
+    let results =
+        if listed.is_empty() { "null".to_string() } else { format!("\"{}\"", listed.join(", ")) };
+    format!(
+        r#"{{"CreationTime":"{time}","Id":"{id}","Operation":"CrmDefaultActivity","OrganizationId":"41463f53-8812-40f4-890f-865bf6e35190","RecordType":21,"ResultStatus":"Success","UserKey":"10037FFE91510806","UserType":0,"Version":1,"Workload":"CRM","ClientIP":"203.0.113.{ip}","ObjectId":"https://contoso.crm4.dynamics.com/main.aspx?etn=account&pagetype=entityrecord&id={entity_id}","UserId":"{user}","CrmOrganizationUniqueName":"org1a2b3c4d","Fields":[{{"Name":"name","Value":"Account {n}"}}],"InstanceUrl":"https://contoso.crm4.dynamics.com/","ItemType":"account","EntityId":"{entity_id}","EntityName":"account","Message":"{message}","QueryResults":{results},"PrimaryFieldValue":"Account {n}","SystemUserId":"0a1b2c3d-4e5f-4a7b-8c9d-{n:012x}","UserUpn":"{user}"}}"#,
+        id = record_id(n),
+        time = time.format("%Y-%m-%dT%H:%M:%S"),
+        ip = n % 250,
+        message = if listed.is_empty() { "Retrieve" } else { "RetrieveMultiple" },
+    )
+    .into_bytes()
+}
+
+fn batch(raws: &[Vec<u8>]) -> IngestBatch {
+    IngestBatch {
+        records: raws
+            .iter()
+            .map(|raw| IncomingRecord {
+                raw: raw.clone(),
+                record: record::parse_record(raw).expect("test record parses"),
+            })
+            .collect(),
+        ..IngestBatch::default()
+    }
+}
+
+/// `count` records numbered from `first`, 37 seconds apart from June 1st 2026.
+fn records(first: u32, count: u32) -> Vec<Vec<u8>> {
+    let start = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).single().unwrap_or_default();
+    (first..first + count)
+        .map(|n| {
+            let entity = format!("5f3b0b3e-1c2d-4e5f-9a8b-{:012x}", n % 17);
+            let listed = ["5f3b0b3e-1c2d-4e5f-9a8b-000000000003"];
+            let listed: &[&str] = if n % 5 == 0 { &listed } else { &[] };
+            let user = format!("user{}@contoso.com", n % 7);
+            crm_json(
+                n,
+                start + chrono::Duration::seconds(i64::from(n) * 37),
+                &user,
+                &entity,
+                listed,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn test_urls_replace_the_database() {
+    assert_eq!(
+        with_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
+        "postgres://postgres@127.0.0.1:5432/t1"
+    );
+    assert_eq!(
+        with_database("postgres://u:p@h/postgres?sslmode=disable", "t1"),
+        "postgres://u:p@h/t1?sslmode=disable"
+    );
+    assert_eq!(with_database("postgres://u@h:1", "t1"), "postgres://u@h:1/t1");
+    assert_eq!(with_database("host=h user=u", "t1"), "host=h user=u dbname=t1");
+}

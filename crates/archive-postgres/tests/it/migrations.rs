@@ -1,0 +1,159 @@
+//! Migrations: idempotent, safe when replicas start at once, and a newer or foreign schema is
+//! refused.
+
+use archive::{Archive, ArchiveError, RecordQuery};
+use archive_postgres::{PostgresArchive, SCHEMA_VERSION};
+
+use super::{TestDatabase, batch, clock, open, records, server};
+
+async fn versions(db: &TestDatabase) -> Vec<i32> {
+    db.connect()
+        .await
+        .query("SELECT version FROM d365audit.schema_migrations ORDER BY version", &[])
+        .await
+        .expect("versions")
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reopening_migrates_nothing_and_keeps_the_records() {
+    let Some(server) = server() else { return };
+    let db = TestDatabase::create(&server).await;
+    let first = open(&db).await;
+    first.ingest(batch(&records(1, 10))).await.expect("ingest");
+    first.close();
+    let again = open(&db).await;
+    assert_eq!(again.count(&RecordQuery::default()).await.ok(), Some(10));
+    let expected: Vec<i32> = (1..=SCHEMA_VERSION).collect();
+    assert_eq!(versions(&db).await, expected);
+    let receipt = again.ingest(batch(&records(11, 5))).await.expect("ingest");
+    assert_eq!(receipt.sealed_batch, Some(2), "the chain continues");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_at_once_migrate_once() {
+    let Some(server) = server() else { return };
+    let db = TestDatabase::create(&server).await;
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let url = db.url.clone();
+        tasks.push(tokio::spawn(async move { PostgresArchive::connect(&url, clock()).await }));
+    }
+    let mut archives = Vec::new();
+    for task in tasks {
+        archives.push(task.await.expect("task").expect("every replica connects"));
+    }
+    let expected: Vec<i32> = (1..=SCHEMA_VERSION).collect();
+    assert_eq!(versions(&db).await, expected);
+    for archive in &archives {
+        assert_eq!(archive.count(&RecordQuery::default()).await.ok(), Some(0));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_schema_is_refused_with_a_message_to_upgrade() {
+    let Some(server) = server() else { return };
+    let db = TestDatabase::create(&server).await;
+    open(&db).await.close();
+    db.connect()
+        .await
+        .execute(
+            "INSERT INTO d365audit.schema_migrations (version, name) VALUES ($1, 'from the future')",
+            &[&(SCHEMA_VERSION + 1)],
+        )
+        .await
+        .expect("pretend a newer program ran");
+    for result in [
+        PostgresArchive::connect(&db.url, clock()).await,
+        PostgresArchive::connect_read_only(&db.url).await,
+    ] {
+        match result {
+            Err(ArchiveError::Incompatible { message }) => {
+                assert!(message.contains("newer") && message.contains("upgrade"), "{message}");
+            }
+            other => panic!("expected Incompatible, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_handles_create_nothing_and_refuse_to_ingest() {
+    let Some(server) = server() else { return };
+    let db = TestDatabase::create(&server).await;
+    match PostgresArchive::connect_read_only(&db.url).await {
+        Err(ArchiveError::Incompatible { message }) => {
+            assert!(message.contains("no d365audit archive yet"), "{message}");
+        }
+        other => panic!("expected Incompatible, got {other:?}"),
+    }
+    let schemas: i64 = db
+        .connect()
+        .await
+        .query_one("SELECT count(*) FROM pg_namespace WHERE nspname = 'd365audit'", &[])
+        .await
+        .expect("query")
+        .get(0);
+    assert_eq!(schemas, 0, "a read-only handle created nothing");
+    open(&db).await.ingest(batch(&records(1, 3))).await.expect("ingest");
+    let reader = PostgresArchive::connect_read_only(&db.url).await.expect("read-only connects");
+    assert_eq!(reader.count(&RecordQuery::default()).await.ok(), Some(3));
+    match reader.ingest(batch(&records(4, 1))).await {
+        Err(ArchiveError::Storage { message, .. }) => assert!(message.contains("read-only")),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_d365audit_schema_is_left_alone() {
+    let Some(server) = server() else { return };
+    let db = TestDatabase::create(&server).await;
+    db.connect()
+        .await
+        .batch_execute("CREATE SCHEMA d365audit; CREATE TABLE d365audit.records (id int);")
+        .await
+        .expect("foreign schema");
+    match PostgresArchive::connect(&db.url, clock()).await {
+        Err(ArchiveError::Incompatible { message }) => {
+            assert!(message.contains("belongs to something else"), "{message}");
+        }
+        other => panic!("expected Incompatible, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_of_schema_version_1_upgrades_and_keeps_its_records() {
+    let Some(server) = server() else { return };
+    let db = TestDatabase::create(&server).await;
+    let first = open(&db).await;
+    first.ingest(batch(&records(1, 10))).await.expect("ingest");
+    first.close();
+    // Back to what schema version 1 was: no queue or access tables.
+    db.connect()
+        .await
+        .batch_execute(
+            "DROP TABLE d365audit.blob_queue, d365audit.blob_streams, d365audit.sessions, d365audit.api_tokens, \
+               d365audit.access_log, d365audit.accounts; \
+             DELETE FROM d365audit.schema_migrations WHERE version = 2;",
+        )
+        .await
+        .expect("downgrade");
+    match PostgresArchive::connect_read_only(&db.url).await {
+        Err(ArchiveError::Incompatible { message }) => {
+            assert!(
+                message.contains("schema version 1") && message.contains("upgrade"),
+                "{message}"
+            )
+        }
+        other => panic!("expected a request to upgrade, got {other:?}"),
+    }
+    let upgraded = open(&db).await;
+    assert_eq!(versions(&db).await, (1..=SCHEMA_VERSION).collect::<Vec<i32>>());
+    assert_eq!(upgraded.count(&RecordQuery::default()).await.ok(), Some(10));
+    let report = upgraded.verify().await.expect("verify");
+    assert!(report.is_intact(), "{:?}", report.findings);
+    assert_eq!(archive::BlobQueue::queue_status(&upgraded).await.expect("status"), vec![]);
+    assert_eq!(archive::AccessStore::accounts(&upgraded).await.expect("accounts"), vec![]);
+    assert!(PostgresArchive::connect_read_only(&db.url).await.is_ok());
+}

@@ -1,0 +1,848 @@
+//! The single writer: a dedicated thread that owns the read-write connection, receives packed
+//! batches over a channel and answers each through a oneshot.
+//!
+//! Each batch is written whole (records, verbatim bytes, membership, field values, variants,
+//! quarantine, cursors, its seal, the totals) or not at all. Batches that are already waiting
+//! when the writer picks one up share its SQLite transaction (group commit): the pages that many
+//! batches touch are written to the WAL once. Every batch keeps its own seal; if any batch of a
+//! group fails, the group is rolled back and every batch is retried alone, so one bad batch
+//! never takes others with it.
+//!
+//! Blob queue commands (announce, claim, settle: see [`blobs`]) are grouped the same way, and a
+//! settle writes its batch with the same code as an ingest ([`Writer::write`]) in the
+//! transaction that moves the blob on. Changes to accounts, sessions, tokens and the access log
+//! run here too, each on its own.
+//!
+//! The writer also trains the compression dictionaries, on a thread of their own, from samples
+//! of the archive's first records.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use archive::evidence::{BatchSeal, Digest, SEAL_SCHEME, seal_next, train_dictionary};
+use archive::{ArchiveError, IngestReceipt, Quarantined};
+use clock::Clock;
+use rusqlite::{Connection, OptionalExtension, ToSql, params};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::encoding::{RecordKey, failed, guid_bytes, micros, storage_error, time_of};
+use crate::ids::{IdWriter, KnownIds, PendingIds, tenant_text};
+use crate::schema::NameKind;
+use crate::verbatim::{Dictionary, PackedRecord, Packer};
+
+pub(crate) mod blobs;
+
+/// What one ingest transaction writes, with the records already hashed and compressed.
+#[derive(Debug, Default)]
+pub(crate) struct PackedBatch {
+    pub(crate) records: Vec<PackedRecord>,
+    pub(crate) quarantined: Vec<Quarantined>,
+    pub(crate) cursors: Vec<(String, String)>,
+    /// The merge epoch read before the records' `Id`s were looked up in the main key table.
+    /// Keys enter that table only through merges, so while no merge has happened since, a key
+    /// found absent there still is, and the writer checks only the staged keys.
+    pub(crate) merge_epoch: u64,
+}
+
+type Reply = oneshot::Sender<Result<IngestReceipt, ArchiveError>>;
+
+/// A request to the writer thread.
+#[derive(Debug)]
+pub(crate) enum WriterCommand {
+    Ingest {
+        batch: PackedBatch,
+        reply: Reply,
+    },
+    /// Checkpoint the WAL and stop.
+    Close {
+        reply: oneshot::Sender<()>,
+    },
+    /// A training thread finished a dictionary.
+    Trained {
+        round: u32,
+        samples: usize,
+        result: Result<Vec<u8>, String>,
+    },
+    /// Announce, claim or settle blobs (grouped like ingest batches; see [`blobs`]).
+    Queue(blobs::QueueCommand),
+    /// A change to accounts, sessions, tokens or the access log, in its own transaction.
+    Access(crate::access::AccessWrite),
+}
+
+/// When and how the compression dictionaries are trained: a first one once the archive holds
+/// `after_records` records (from up to `samples` of them), and a better one, from five times as
+/// many samples, once it holds ten times as many.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DictionaryPlan {
+    pub(crate) after_records: u64,
+    pub(crate) samples: usize,
+    pub(crate) max_bytes: usize,
+}
+
+/// When staged index entries are merged into the main indexes: once they cover an eighth of the
+/// archive's records, but at least `min_records` and at most `max_records`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MergePlan {
+    pub(crate) min_records: u64,
+    pub(crate) max_records: u64,
+}
+
+/// Batches waiting when the writer picks one up join its transaction up to this many records.
+const GROUP_RECORDS: usize = 20_000;
+
+/// Starts the writer thread; it stops when every sender is dropped or on `Close`.
+pub(crate) fn spawn(
+    conn: Connection,
+    clock: Arc<dyn Clock>,
+    packer: Arc<Packer>,
+    known: Arc<KnownIds>,
+    merge_epoch: Arc<AtomicU64>,
+    plan: DictionaryPlan,
+    merge: MergePlan,
+) -> Result<(mpsc::Sender<WriterCommand>, std::thread::JoinHandle<()>), ArchiveError> {
+    let fail = failed("opening the archive writer");
+    let (records, staged): (i64, i64) = conn
+        .query_row("SELECT records, staged FROM totals WHERE id = 1", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .map_err(&fail)?;
+    let dictionaries: i64 =
+        conn.query_row("SELECT count(*) FROM dictionaries", [], |row| row.get(0)).map_err(&fail)?;
+    let training = match dictionaries {
+        0 => Training::Waiting { round: 0, at: plan.after_records },
+        1 => Training::Waiting { round: 1, at: plan.after_records.saturating_mul(10) },
+        _ => Training::Done,
+    };
+    let (sender, receiver) = mpsc::channel(4);
+    let mut writer = Writer {
+        own: sender.downgrade(),
+        conn,
+        clock,
+        packer,
+        plan,
+        known,
+        merge_epoch,
+        data_version: None,
+        pending: PendingIds::default(),
+        records: records as u64,
+        staged: staged as u64,
+        merge,
+        training,
+    };
+    let handle = std::thread::Builder::new()
+        .name("archive-writer".into())
+        .spawn(move || writer.run(receiver))
+        .map_err(|e| ArchiveError::Unavailable {
+            message: format!("cannot start the archive writer thread: {e}"),
+        })?;
+    Ok((sender, handle))
+}
+
+/// Where dictionary training stands.
+#[derive(Debug)]
+enum Training {
+    /// Round `round` starts once the archive holds `at` records.
+    Waiting {
+        round: u32,
+        at: u64,
+    },
+    /// A thread is training; it reports with [`WriterCommand::Trained`].
+    Running,
+    Done,
+}
+
+struct Writer {
+    /// For training threads to report back without keeping the writer alive.
+    own: mpsc::WeakSender<WriterCommand>,
+    conn: Connection,
+    clock: Arc<dyn Clock>,
+    packer: Arc<Packer>,
+    plan: DictionaryPlan,
+    known: Arc<KnownIds>,
+    /// Incremented after every merge (see [`PackedBatch::merge_epoch`]), and whenever another
+    /// connection (another process, or another handle on the same file) committed since this
+    /// writer's previous transaction: its merges are invisible to this process, so a pre-check
+    /// made before it must not be trusted.
+    merge_epoch: Arc<AtomicU64>,
+    /// `PRAGMA data_version` at the start of the previous transaction.
+    data_version: Option<i64>,
+    /// Ids looked up or created in the current transaction.
+    pending: PendingIds,
+    /// Records stored so far (kept in step with `totals.records`).
+    records: u64,
+    /// Records whose index entries are still staged (kept in step with `totals.staged`).
+    staged: u64,
+    merge: MergePlan,
+    training: Training,
+}
+
+/// Counters of one batch.
+#[derive(Debug, Default)]
+struct Tally {
+    receipt: IngestReceipt,
+    raw_bytes: i64,
+    new_variants: i64,
+}
+
+impl Writer {
+    fn run(&mut self, mut receiver: mpsc::Receiver<WriterCommand>) {
+        let mut closing = None;
+        while closing.is_none() {
+            let Some(command) = receiver.blocking_recv() else { break };
+            let mut group = Vec::new();
+            let mut queue = Vec::new();
+            let mut access = Vec::new();
+            let mut trained = Vec::new();
+            let mut records = 0;
+            let mut next = Some(command);
+            while let Some(command) = next.take() {
+                match command {
+                    WriterCommand::Ingest { batch, reply } => {
+                        records += batch.records.len();
+                        group.push((batch, reply));
+                    }
+                    WriterCommand::Close { reply } => closing = Some(reply),
+                    WriterCommand::Trained { round, samples, result } => {
+                        trained.push((round, samples, result))
+                    }
+                    WriterCommand::Queue(command) => {
+                        records += command.records();
+                        queue.push(command);
+                    }
+                    WriterCommand::Access(write) => access.push(write),
+                }
+                if closing.is_none() && records < GROUP_RECORDS {
+                    next = receiver.try_recv().ok();
+                }
+            }
+            if !group.is_empty() {
+                self.ingest_group(group);
+            }
+            if !queue.is_empty() {
+                self.queue_group(queue);
+            }
+            for write in access {
+                write.run(&self.conn);
+            }
+            for (round, samples, result) in trained {
+                self.store_dictionary(round, samples, result);
+            }
+            self.start_training_when_due();
+            self.merge_when_due();
+        }
+        self.close();
+        if let Some(reply) = closing {
+            let _ = reply.send(());
+        }
+    }
+
+    fn close(&mut self) {
+        let closing =
+            "PRAGMA analysis_limit = 400; PRAGMA optimize; PRAGMA wal_checkpoint(TRUNCATE);";
+        if let Err(error) = self.conn.execute_batch(closing) {
+            tracing::warn!(%error, "checkpointing the archive on close failed");
+        }
+    }
+
+    fn ingest_group(&mut self, group: Vec<(PackedBatch, Reply)>) {
+        if group.len() == 1 {
+            for (batch, reply) in group {
+                let _ = reply.send(self.ingest(&[batch]).map(|mut r| r.remove(0)));
+            }
+            return;
+        }
+        let (batches, replies): (Vec<PackedBatch>, Vec<Reply>) = group.into_iter().unzip();
+        match self.ingest(&batches) {
+            Ok(receipts) => {
+                for (reply, receipt) in replies.into_iter().zip(receipts) {
+                    let _ = reply.send(Ok(receipt));
+                }
+            }
+            Err(error) => {
+                tracing::debug!(%error, batches = batches.len(), "a group failed; retrying alone");
+                for (batch, reply) in batches.into_iter().zip(replies) {
+                    let _ = reply.send(self.ingest(&[batch]).map(|mut r| r.remove(0)));
+                }
+            }
+        }
+    }
+
+    /// Writes `batches` in one transaction.
+    fn ingest(&mut self, batches: &[PackedBatch]) -> Result<Vec<IngestReceipt>, ArchiveError> {
+        let empty = |b: &PackedBatch| {
+            b.records.is_empty() && b.quarantined.is_empty() && b.cursors.is_empty()
+        };
+        if batches.iter().all(empty) {
+            return Ok(vec![IngestReceipt::default(); batches.len()]);
+        }
+        let tallies = self.transaction(|writer| {
+            batches.iter().map(|batch| writer.write(batch)).collect::<Result<Vec<_>, _>>()
+        })?;
+        self.stored(tallies.iter().map(|t| t.receipt.inserted).sum());
+        Ok(tallies.into_iter().map(|t| t.receipt).collect())
+    }
+
+    /// Runs `work` in one immediate transaction: it commits if `work` succeeds, else it is
+    /// rolled back whole. Batches written by `work` go through [`Writer::write`].
+    fn transaction<T>(
+        &mut self,
+        work: impl FnOnce(&mut Writer) -> Result<T, ArchiveError>,
+    ) -> Result<T, ArchiveError> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| storage_error("starting a write transaction", e))?;
+        self.notice_other_writers()?;
+        let committed = work(self).and_then(|done| {
+            self.conn
+                .execute_batch("COMMIT")
+                .map_err(|e| storage_error("committing a write transaction", e))?;
+            Ok(done)
+        });
+        match committed {
+            Ok(done) => {
+                self.known.publish(&mut self.pending);
+                Ok(done)
+            }
+            Err(error) => {
+                if !self.conn.is_autocommit()
+                    && let Err(rollback) = self.conn.execute_batch("ROLLBACK")
+                {
+                    tracing::error!(%rollback, "rolling back a failed write failed");
+                }
+                // Ids handed out inside the rolled-back transaction no longer exist.
+                self.pending.clear();
+                Err(error)
+            }
+        }
+    }
+
+    /// Inside a write transaction: if another connection committed since this writer's previous
+    /// transaction, bumps the merge epoch so that every batch pre-checked before now looks its
+    /// `Id`s up in full (no record is stored twice when two processes share one file).
+    fn notice_other_writers(&mut self) -> Result<(), ArchiveError> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(|e| storage_error("reading the data version", e))?;
+        if self.data_version.is_some_and(|previous| previous != version) {
+            self.merge_epoch.fetch_add(1, Ordering::AcqRel);
+        }
+        self.data_version = Some(version);
+        Ok(())
+    }
+
+    /// Counts records a committed transaction inserted (for merges and dictionary training).
+    fn stored(&mut self, inserted: u64) {
+        self.records += inserted;
+        self.staged += inserted;
+    }
+
+    fn write(&mut self, batch: &PackedBatch) -> Result<Tally, ArchiveError> {
+        let now = self.clock.now();
+        let now_micros = micros(now);
+        let conn = &self.conn;
+        let fail = failed("writing an ingest batch");
+        let first_seq: i64 = conn
+            .prepare_cached(
+                "SELECT max(coalesce((SELECT max(seq) FROM activity), 0), \
+                            coalesce((SELECT max(seq) FROM raw), 0), \
+                            coalesce((SELECT last_seq FROM seals ORDER BY seq DESC LIMIT 1), 0)) + 1",
+            )
+            .and_then(|mut s| s.query_row([], |row| row.get(0)))
+            .map_err(&fail)?;
+        let mut next_seq = first_seq;
+        let mut tally = Tally::default();
+        let mut hashes: Vec<Digest> = Vec::with_capacity(batch.records.len());
+
+        let mut find_key = conn
+            .prepare_cached(
+                "SELECT seq FROM record_keys WHERE record_key = ?1 \
+                 UNION ALL SELECT seq FROM record_keys_staged WHERE record_key = ?1 LIMIT 1",
+            )
+            .map_err(&fail)?;
+        let mut find_staged_key = conn
+            .prepare_cached("SELECT seq FROM record_keys_staged WHERE record_key = ?1")
+            .map_err(&fail)?;
+        let precheck_holds = batch.merge_epoch == self.merge_epoch.load(Ordering::Acquire);
+        let mut insert_activity = conn
+            .prepare_cached(
+                "INSERT INTO activity (seq, record_key, time, record_type, workload, operation, \
+                 tenant, user, system_user, organization, entity, entity_ref, message, access, \
+                 categories, client_ip, primary_value, correlation_id, result_status) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+                 ?17, ?18, ?19)",
+            )
+            .map_err(&fail)?;
+        let mut insert_raw = conn
+            .prepare_cached(
+                "INSERT INTO raw (seq, dictionary, raw_len, hash, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(&fail)?;
+        // Index entries of the batch, inserted sorted at its end: consecutive inserts then land
+        // on the same pages.
+        let mut new_keys: HashMap<RecordKey, i64> = HashMap::with_capacity(batch.records.len());
+        let mut timeline: Vec<(i64, i64, i64, i64)> = Vec::new();
+        let mut fields: Vec<(i64, &str, i64, i64)> = Vec::new();
+
+        for record in &batch.records {
+            let c = &record.columns;
+            let key = RecordKey::of(&c.id);
+            let stored: Option<i64> = match new_keys.get(&key) {
+                Some(seq) => Some(*seq),
+                None if precheck_holds && record.absent_from_main => {
+                    find_staged_key.query_row([&key], |row| row.get(0)).optional().map_err(&fail)?
+                }
+                None => find_key.query_row([&key], |row| row.get(0)).optional().map_err(&fail)?,
+            };
+            if let Some(stored) = stored {
+                tally.receipt.duplicates += 1;
+                match keep_variant(conn, &key, stored, record, now_micros).map_err(&fail)? {
+                    Duplicate::Identical => {}
+                    Duplicate::NewVariant => {
+                        tally.receipt.variants += 1;
+                        tally.new_variants += 1;
+                    }
+                    Duplicate::KnownVariant => tally.receipt.variants += 1,
+                }
+                continue;
+            }
+            let time = micros(c.time);
+            let hint = &record.ids;
+            let mut ids = IdWriter { conn, known: &self.known, pending: &mut self.pending };
+            let workload =
+                ids.name(NameKind::Workload, &c.workload, hint.workload).map_err(&fail)?;
+            let operation =
+                ids.name(NameKind::Operation, &c.operation, hint.operation).map_err(&fail)?;
+            let tenant = ids
+                .optional_name(NameKind::Tenant, tenant_text(c).as_deref(), hint.tenant)
+                .map_err(&fail)?;
+            let user = ids.name(NameKind::User, &c.user, hint.user).map_err(&fail)?;
+            let system_user = guid_bytes(c.system_user_id)
+                .map(|guid| ids.system_user(guid, user, hint.system_user))
+                .transpose()
+                .map_err(&fail)?;
+            let mut name = |kind, value: Option<&String>, hint| {
+                ids.optional_name(kind, value.map(String::as_str), hint).map_err(&fail)
+            };
+            let organization =
+                name(NameKind::Organization, c.organization.as_ref(), hint.organization)?;
+            let entity = name(NameKind::Entity, c.entity.as_ref(), hint.entity)?;
+            let message = name(NameKind::Message, c.message.as_ref(), hint.message)?;
+            let client_ip = name(NameKind::ClientIp, c.client_ip.as_ref(), hint.client_ip)?;
+            let primary_value =
+                name(NameKind::PrimaryValue, c.primary_field_value.as_ref(), hint.primary_value)?;
+            let result_status =
+                name(NameKind::ResultStatus, c.result_status.as_ref(), hint.result_status)?;
+            let entity_ref = guid_bytes(c.entity_id)
+                .map(|guid| ids.guid(guid, hint.entity_ref))
+                .transpose()
+                .map_err(&fail)?;
+            insert_activity
+                .execute(params![
+                    next_seq,
+                    key,
+                    time,
+                    c.record_type,
+                    workload,
+                    operation,
+                    tenant,
+                    user,
+                    system_user,
+                    organization,
+                    entity,
+                    entity_ref,
+                    message,
+                    archive::columns::access_code(c.access),
+                    c.categories,
+                    client_ip,
+                    primary_value,
+                    guid_bytes(c.correlation_id).as_ref().map(|b| b.as_slice()),
+                    result_status,
+                ])
+                .map_err(&fail)?;
+            insert_raw
+                .execute(params![
+                    next_seq,
+                    record.dictionary,
+                    record.raw_len,
+                    record.hash.0.as_slice(),
+                    record.packed
+                ])
+                .map_err(&fail)?;
+            if let Some(entity_ref) = entity_ref {
+                timeline.push((entity_ref, time, next_seq, 0));
+            }
+            for (i, listed) in c.listed.iter().enumerate() {
+                if let Some(guid) = guid_bytes(Some(*listed)) {
+                    let listed =
+                        ids.guid(guid, hint.listed.get(i).copied().flatten()).map_err(&fail)?;
+                    timeline.push((listed, time, next_seq, 1));
+                }
+            }
+            for (i, (field, value)) in c.fields.iter().enumerate() {
+                let hint = hint.fields.get(i).copied().flatten();
+                let field = ids.name(NameKind::Field, field, hint).map_err(&fail)?;
+                fields.push((field, value.as_str(), time, next_seq));
+            }
+            new_keys.insert(key, next_seq);
+            hashes.push(record.hash);
+            tally.raw_bytes += record.raw_len;
+            tally.receipt.inserted += 1;
+            next_seq += 1;
+        }
+
+        drop((find_key, find_staged_key));
+        let mut keys: Vec<(RecordKey, i64)> = new_keys.into_iter().collect();
+        keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        insert_many(conn, "record_keys_staged (record_key, seq)", 2, "", &keys, |(k, s)| {
+            vec![k as &dyn ToSql, s]
+        })
+        .map_err(&fail)?;
+        // A record about a row that also lists it stays `Entity` (listed 0 sorts first).
+        timeline.sort_unstable();
+        timeline.dedup_by_key(|(entity, time, seq, _)| (*entity, *time, *seq));
+        insert_many(
+            conn,
+            "timeline_staged (entity_ref, time, seq, listed)",
+            4,
+            "ON CONFLICT DO NOTHING",
+            &timeline,
+            |(e, t, s, l)| vec![e as &dyn ToSql, t, s, l],
+        )
+        .map_err(&fail)?;
+        fields.sort_unstable();
+        fields.dedup();
+        insert_many(
+            conn,
+            "fields_staged (name, value, time, seq)",
+            4,
+            "ON CONFLICT DO NOTHING",
+            &fields,
+            |(n, v, t, s)| vec![n as &dyn ToSql, v, t, s],
+        )
+        .map_err(&fail)?;
+
+        for item in &batch.quarantined {
+            conn.prepare_cached(
+                "INSERT INTO quarantine (received_at, source, reason, raw) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut s| s.execute(params![now_micros, item.source, item.reason, item.raw]))
+            .map_err(&fail)?;
+            tally.receipt.quarantined += 1;
+        }
+        for (name, value) in &batch.cursors {
+            conn.prepare_cached(
+                "INSERT INTO cursors (name, value, updated_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value, \
+                 updated_at = excluded.updated_at",
+            )
+            .and_then(|mut s| s.execute(params![name, value, now_micros]))
+            .map_err(&fail)?;
+        }
+        if !hashes.is_empty() {
+            let seal = seal_next(last_seal(conn)?.as_ref(), now, &hashes);
+            conn.prepare_cached(
+                "INSERT INTO seals (seq, scheme, committed_at, record_count, digest, link, \
+                 first_seq, last_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    seal.seq as i64,
+                    SEAL_SCHEME,
+                    micros(seal.committed_at),
+                    seal.record_count as i64,
+                    seal.digest.0.as_slice(),
+                    seal.link.0.as_slice(),
+                    first_seq,
+                    next_seq - 1,
+                ])
+            })
+            .map_err(&fail)?;
+            tally.receipt.sealed_batch = Some(seal.seq);
+        }
+        conn.prepare_cached(
+            "UPDATE totals SET records = records + ?1, raw_bytes = raw_bytes + ?2, \
+             quarantined = quarantined + ?3, variants = variants + ?4, staged = staged + ?1 \
+             WHERE id = 1",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                tally.receipt.inserted as i64,
+                tally.raw_bytes,
+                tally.receipt.quarantined as i64,
+                tally.new_variants,
+            ])
+        })
+        .map_err(&fail)?;
+        Ok(tally)
+    }
+
+    /// Merges the staged index entries into the main indexes once they cover enough records.
+    fn merge_when_due(&mut self) {
+        let due = (self.records / 8).clamp(self.merge.min_records, self.merge.max_records.max(1));
+        if self.staged < due {
+            return;
+        }
+        let started = std::time::Instant::now();
+        match self.merge_staged() {
+            Ok(()) => {
+                self.merge_epoch.fetch_add(1, Ordering::AcqRel);
+                tracing::debug!(
+                    records = self.staged,
+                    millis = started.elapsed().as_millis() as u64,
+                    "staged index entries merged"
+                );
+                self.staged = 0;
+            }
+            // Queries read both levels, so nothing is lost: the merge is retried later.
+            Err(error) => {
+                tracing::warn!(%error, "merging staged index entries failed; retrying later");
+                self.staged = 0;
+            }
+        }
+    }
+
+    fn merge_staged(&mut self) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(
+            "INSERT OR IGNORE INTO record_keys (record_key, seq) \
+                 SELECT record_key, seq FROM record_keys_staged; \
+             INSERT OR IGNORE INTO timeline (entity_ref, time, seq, listed) \
+                 SELECT entity_ref, time, seq, listed FROM timeline_staged; \
+             INSERT OR IGNORE INTO fields (name, value, time, seq) \
+                 SELECT name, value, time, seq FROM fields_staged; \
+             UPDATE totals SET staged = 0 WHERE id = 1;",
+        )?;
+        // Emptying by dropping and recreating is one step instead of one per row.
+        tx.execute_batch(crate::schema::STAGED_TABLES_RESET)?;
+        tx.commit()
+    }
+
+    /// Starts a training round once enough records exist. A failure is not an ingest failure:
+    /// records stay compressed as before, and the round is retried after twice as many records.
+    fn start_training_when_due(&mut self) {
+        let Training::Waiting { round, at } = self.training else { return };
+        if self.records < at {
+            return;
+        }
+        self.training = match self.start_training(round) {
+            Ok(()) => Training::Running,
+            Err(error) => {
+                tracing::warn!(%error, "sampling records for a compression dictionary failed");
+                Training::Waiting { round, at: self.records.saturating_mul(2).max(1) }
+            }
+        };
+    }
+
+    /// Stores and publishes a trained dictionary.
+    fn store_dictionary(&mut self, round: u32, samples: usize, result: Result<Vec<u8>, String>) {
+        let stored = result.and_then(|bytes| {
+            self.conn
+                .execute(
+                    "INSERT INTO dictionaries (created_at, sample_count, bytes) VALUES (?1, ?2, ?3)",
+                    params![micros(self.clock.now()), samples as i64, bytes],
+                )
+                .map_err(|e| e.to_string())?;
+            Ok(Dictionary { id: self.conn.last_insert_rowid(), bytes })
+        });
+        match stored {
+            Ok(dictionary) => {
+                tracing::info!(
+                    dictionary = dictionary.id,
+                    bytes = dictionary.bytes.len(),
+                    samples,
+                    "compression dictionary trained"
+                );
+                self.packer.publish(dictionary);
+                self.training = match round {
+                    0 => Training::Waiting {
+                        round: 1,
+                        at: self.plan.after_records.saturating_mul(10),
+                    },
+                    _ => Training::Done,
+                };
+            }
+            Err(error) => {
+                let at = self.records.saturating_mul(2).max(1);
+                tracing::warn!(
+                    %error,
+                    retry_at_records = at,
+                    "training a compression dictionary failed; records stay compressed as before"
+                );
+                self.training = Training::Waiting { round, at };
+            }
+        }
+    }
+
+    /// Reads samples (the first records for round 0, the records after those for round 1) and
+    /// decompresses and trains on a thread of its own.
+    fn start_training(&mut self, round: u32) -> Result<(), String> {
+        let wanted = if round == 0 { self.plan.samples } else { self.plan.samples * 5 / 2 };
+        let skip = if round == 0 { 0 } else { self.plan.samples as i64 };
+        let current = self.packer.current();
+        let mut packed: Vec<(Option<i64>, usize, Vec<u8>)> = Vec::with_capacity(wanted);
+        {
+            let mut statement = self
+                .conn
+                .prepare(
+                    "SELECT dictionary, raw_len, bytes FROM raw ORDER BY seq LIMIT ?1 OFFSET ?2",
+                )
+                .map_err(|e| e.to_string())?;
+            let mut rows = statement.query([wanted as i64, skip]).map_err(|e| e.to_string())?;
+            while let Some(row) = rows.next().map_err(|e| e.to_string())? {
+                let dictionary: Option<i64> = row.get(0).map_err(|e| e.to_string())?;
+                // Records compressed with an older dictionary are not worth loading it for.
+                if dictionary.is_some() && dictionary != current.as_ref().map(|d| d.id) {
+                    continue;
+                }
+                let raw_len: i64 = row.get(1).map_err(|e| e.to_string())?;
+                packed.push((dictionary, raw_len as usize, row.get(2).map_err(|e| e.to_string())?));
+            }
+        }
+        let max_bytes = self.plan.max_bytes;
+        let writer = self.own.clone();
+        std::thread::Builder::new()
+            .name("archive-dictionary".into())
+            .spawn(move || {
+                let samples = decompress_samples(current.as_deref(), &packed);
+                drop(packed);
+                let count = samples.as_ref().map_or(0, Vec::len);
+                let result = samples.and_then(|samples| {
+                    let refs: Vec<&[u8]> = samples.iter().map(Vec::as_slice).collect();
+                    train_dictionary(&refs, max_bytes).map_err(|e| e.to_string())
+                });
+                // Reports unless the archive was closed meanwhile (the next open retrains).
+                if let Some(writer) = writer.upgrade() {
+                    let trained = WriterCommand::Trained { round, samples: count, result };
+                    let _ = writer.blocking_send(trained);
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+/// The original bytes of training samples.
+fn decompress_samples(
+    current: Option<&Dictionary>,
+    packed: &[(Option<i64>, usize, Vec<u8>)],
+) -> Result<Vec<Vec<u8>>, String> {
+    let mut plain = zstd::bulk::Decompressor::new().map_err(|e| e.to_string())?;
+    let mut with_current = match current {
+        Some(d) => {
+            Some(zstd::bulk::Decompressor::with_dictionary(&d.bytes).map_err(|e| e.to_string())?)
+        }
+        None => None,
+    };
+    let mut samples = Vec::with_capacity(packed.len());
+    for (dictionary, raw_len, bytes) in packed {
+        let decompressor = match (dictionary, &mut with_current) {
+            (Some(_), Some(decompressor)) => decompressor,
+            _ => &mut plain,
+        };
+        samples.push(decompressor.decompress(bytes, *raw_len).map_err(|e| e.to_string())?);
+    }
+    Ok(samples)
+}
+
+/// Rows per multi-row INSERT.
+const ROWS_PER_INSERT: usize = 64;
+
+/// Inserts `rows` into `target` (`table (columns)`), `ROWS_PER_INSERT` at a time.
+fn insert_many<T>(
+    conn: &Connection,
+    target: &str,
+    width: usize,
+    tail: &str,
+    rows: &[T],
+    bind: impl Fn(&T) -> Vec<&dyn ToSql>,
+) -> rusqlite::Result<()> {
+    let one = format!("({})", vec!["?"; width].join(", "));
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let sql = if chunk.len() == ROWS_PER_INSERT {
+            format!(
+                "INSERT INTO {target} VALUES {} {tail}",
+                vec![one.as_str(); chunk.len()].join(", ")
+            )
+        } else {
+            format!("INSERT INTO {target} VALUES {one} {tail}")
+        };
+        let mut statement = conn.prepare_cached(&sql)?;
+        if chunk.len() == ROWS_PER_INSERT {
+            let values: Vec<&dyn ToSql> = chunk.iter().flat_map(&bind).collect();
+            statement.execute(values.as_slice())?;
+        } else {
+            for row in chunk {
+                statement.execute(bind(row).as_slice())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a record whose `Id` is already stored turned out to be.
+enum Duplicate {
+    /// The same bytes again (Microsoft delivers some records more than once).
+    Identical,
+    /// Different bytes, kept now in `variants`.
+    NewVariant,
+    /// Different bytes that `variants` already holds.
+    KnownVariant,
+}
+
+/// Compares a duplicate with the stored record at `stored_seq` and keeps its bytes when they
+/// differ.
+fn keep_variant(
+    conn: &Connection,
+    key: &RecordKey,
+    stored_seq: i64,
+    record: &PackedRecord,
+    now_micros: i64,
+) -> rusqlite::Result<Duplicate> {
+    let hash: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT hash FROM raw WHERE seq = ?1")?
+        .query_row([stored_seq], |row| row.get(0))
+        .optional()?;
+    if hash.as_deref() == Some(record.hash.0.as_slice()) {
+        return Ok(Duplicate::Identical);
+    }
+    let changed = conn
+        .prepare_cached(
+            "INSERT INTO variants (record_key, first_seq, received_at, hash, dictionary, raw_len, \
+             bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (record_key, hash) DO NOTHING",
+        )?
+        .execute(params![
+            key,
+            stored_seq,
+            now_micros,
+            record.hash.0.as_slice(),
+            record.dictionary,
+            record.raw_len,
+            record.packed
+        ])?;
+    Ok(if changed > 0 { Duplicate::NewVariant } else { Duplicate::KnownVariant })
+}
+
+/// The newest seal, which the next one links to.
+pub(crate) fn last_seal(conn: &Connection) -> Result<Option<BatchSeal>, ArchiveError> {
+    conn.prepare_cached(
+        "SELECT seq, committed_at, record_count, digest, link FROM seals ORDER BY seq DESC LIMIT 1",
+    )
+    .and_then(|mut s| s.query_row([], seal_of_row).optional())
+    .map_err(failed("reading the last seal"))
+}
+
+/// A seal from a row of `seq, committed_at, record_count, digest, link`.
+pub(crate) fn seal_of_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<BatchSeal> {
+    let digest: Vec<u8> = row.get(3)?;
+    let link: Vec<u8> = row.get(4)?;
+    Ok(BatchSeal {
+        seq: row.get::<_, i64>(0)? as u64,
+        committed_at: time_of(row.get(1)?),
+        record_count: row.get::<_, i64>(2)? as u64,
+        // A seal edited to a wrong length reads as all zeros and so breaks the chain.
+        digest: Digest::from_slice(&digest).unwrap_or(Digest([0; 32])),
+        link: Digest::from_slice(&link).unwrap_or(Digest([0; 32])),
+    })
+}

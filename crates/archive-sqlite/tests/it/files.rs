@@ -1,0 +1,336 @@
+//! The archive file's life: creation, reopening, schema versions, read-only handles, a failed
+//! batch that must leave nothing behind, the compression dictionary, concurrent writers.
+
+use archive::{Archive, ArchiveError, IngestBatch, Quarantined, RecordQuery};
+use archive_sqlite::SqliteArchive;
+use rusqlite::Connection;
+
+use crate::{batch, fill, open, record_id};
+
+#[tokio::test]
+async fn open_creates_a_missing_file_with_the_current_schema() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let path = folder.path().join("nested-name.sqlite");
+    assert!(!path.exists());
+    let archive = open(&path);
+    assert!(path.exists());
+    let summary = archive.summary().await.expect("summary");
+    assert_eq!((summary.records, summary.batches), (0, 0));
+    archive.close().await.expect("close");
+    let conn = Connection::open(&path).expect("open");
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("mode");
+    assert_eq!((version, mode.as_str()), (2, "wal"));
+}
+
+#[tokio::test]
+async fn an_empty_existing_file_is_migrated() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let path = folder.path().join("archive.sqlite");
+    std::fs::write(&path, b"").expect("empty file");
+    let archive = open(&path);
+    fill(&archive, 5, 5).await;
+    assert_eq!(archive.count(&RecordQuery::default()).await.expect("count"), 5);
+}
+
+#[tokio::test]
+async fn reopening_keeps_records_seals_cursors_and_the_dictionary() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let path = folder.path().join("archive.sqlite");
+    let archive = open(&path);
+    let raws = fill(&archive, 120, 30).await;
+    crate::dictionary_trained(&archive).await;
+    archive
+        .ingest(IngestBatch {
+            cursors: vec![("tenant/Audit.General".into(), "2026-06-01T12:00:00Z".into())],
+            quarantined: vec![Quarantined { source: "b".into(), reason: "r".into(), raw: vec![0] }],
+            ..IngestBatch::default()
+        })
+        .await
+        .expect("ingest");
+    let before = archive.verify().await.expect("verify");
+    archive.close().await.expect("close");
+    assert!(archive.ingest(batch(&raws[..1])).await.is_err(), "a closed handle refuses to ingest");
+
+    let reopened = open(&path);
+    let summary = reopened.summary().await.expect("summary");
+    assert_eq!((summary.records, summary.batches, summary.quarantined), (120, 4, 1));
+    assert_eq!(
+        reopened.cursor("tenant/Audit.General").await.expect("cursor").as_deref(),
+        Some("2026-06-01T12:00:00Z")
+    );
+    let after = reopened.verify().await.expect("verify");
+    assert!(after.is_intact(), "{:?}", after.findings);
+    assert_eq!(after.head, before.head);
+    // New batches continue the same chain, compressed with the dictionary trained before.
+    let more: Vec<Vec<u8>> = (121..=130)
+        .map(|n| {
+            crate::crm_json(
+                n,
+                summary.latest.unwrap_or_default(),
+                "late@contoso.com",
+                &record_id(1),
+                &[],
+            )
+        })
+        .collect();
+    let receipt = reopened.ingest(batch(&more)).await.expect("ingest");
+    assert_eq!((receipt.inserted, receipt.sealed_batch), (10, Some(5)));
+    assert!(reopened.verify().await.expect("verify").is_intact());
+    let exact = reopened.record(&record_id(7)).await.expect("record").map(|r| r.raw);
+    assert_eq!(exact.as_deref(), Some(raws[6].as_slice()));
+    reopened.close().await.expect("close");
+    let conn = Connection::open(&path).expect("open");
+    let dictionaries: i64 =
+        conn.query_row("SELECT count(*) FROM dictionaries", [], |r| r.get(0)).expect("count");
+    assert_eq!(dictionaries, 1, "trained once, reused after reopening");
+    let with_dictionary: i64 = conn
+        .query_row("SELECT count(*) FROM raw WHERE dictionary IS NOT NULL", [], |r| r.get(0))
+        .expect("count");
+    assert!(with_dictionary >= 10, "records after training use the dictionary");
+}
+
+#[tokio::test]
+async fn the_dictionary_makes_records_smaller() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let path = folder.path().join("archive.sqlite");
+    let archive = open(&path);
+    fill(&archive, 50, 50).await;
+    crate::dictionary_trained(&archive).await;
+    fill_more(&archive, 51..=300).await;
+    archive.close().await.expect("close");
+    let conn = Connection::open(&path).expect("open");
+    let mean = |with: bool| -> f64 {
+        let sql = format!(
+            "SELECT avg(length(bytes)) FROM raw WHERE dictionary IS {} NULL",
+            if with { "NOT" } else { "" }
+        );
+        conn.query_row(&sql, [], |r| r.get(0)).expect("average")
+    };
+    let (plain, trained) = (mean(false), mean(true));
+    assert!(trained < plain * 0.7, "with dictionary {trained:.0} B, without {plain:.0} B");
+}
+
+#[tokio::test]
+async fn read_only_handles_query_and_refuse_writes() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let path = folder.path().join("archive.sqlite");
+    let writer = open(&path);
+    let raws = fill(&writer, 20, 10).await;
+    let reader = SqliteArchive::open_read_only(&path).expect("opens read-only");
+    assert_eq!(reader.count(&RecordQuery::default()).await.expect("count"), 20);
+    match reader.ingest(batch(&raws[..1])).await {
+        Err(ArchiveError::Storage { message, .. }) => {
+            assert!(message.contains("read-only"), "{message}")
+        }
+        other => panic!("a read-only handle ingested: {other:?}"),
+    }
+    // It sees what the writer commits later.
+    let more: Vec<Vec<u8>> = (21..=25)
+        .map(|n| {
+            crate::crm_json(n, chrono::DateTime::UNIX_EPOCH, "x@contoso.com", &record_id(1), &[])
+        })
+        .collect();
+    writer.ingest(batch(&more)).await.expect("ingest");
+    assert_eq!(reader.count(&RecordQuery::default()).await.expect("count"), 25);
+}
+
+#[tokio::test]
+async fn read_only_open_of_a_missing_file_says_what_to_do() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let path = folder.path().join("missing.sqlite");
+    match SqliteArchive::open_read_only(&path) {
+        Err(ArchiveError::Unavailable { message }) => assert!(message.contains("no archive")),
+        other => panic!("unexpected: {other:?}"),
+    }
+    assert!(!path.exists(), "a read-only open creates nothing");
+}
+
+#[tokio::test]
+async fn an_archive_from_a_newer_program_is_refused() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let path = folder.path().join("archive.sqlite");
+    open(&path).close().await.expect("close");
+    Connection::open(&path).expect("open").pragma_update(None, "user_version", 99).expect("bump");
+    for result in [SqliteArchive::open(&path, crate::clock()), SqliteArchive::open_read_only(&path)]
+    {
+        match result {
+            Err(ArchiveError::Incompatible { message }) => {
+                assert!(message.contains("upgrade d365audit"), "{message}")
+            }
+            other => panic!("a newer archive was opened: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn another_programs_database_is_refused_and_left_alone() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let path = folder.path().join("other.sqlite");
+    Connection::open(&path)
+        .expect("open")
+        .execute_batch("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL);")
+        .expect("create");
+    match SqliteArchive::open(&path, crate::clock()) {
+        Err(ArchiveError::Incompatible { message }) => {
+            assert!(message.contains("not a d365audit archive"), "{message}")
+        }
+        other => panic!("a foreign database was opened: {other:?}"),
+    }
+    let tables: i64 = Connection::open(&path)
+        .expect("open")
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(tables, 1, "nothing was added to it");
+}
+
+#[tokio::test]
+async fn a_failed_batch_leaves_nothing_behind() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let path = folder.path().join("archive.sqlite");
+    let archive = open(&path);
+    let raws = fill(&archive, 10, 10).await;
+    // A failure injected after the records are written, inside the same transaction.
+    Connection::open(&path)
+        .expect("open")
+        .execute_batch(
+            "CREATE TRIGGER fail_on_boom BEFORE INSERT ON quarantine WHEN NEW.source = 'boom' \
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+        )
+        .expect("trigger");
+    let more: Vec<Vec<u8>> = (11..=15)
+        .map(|n| {
+            crate::crm_json(n, chrono::DateTime::UNIX_EPOCH, "new@contoso.com", &record_id(1), &[])
+        })
+        .collect();
+    let mut failing = batch(&more);
+    failing.quarantined.push(Quarantined {
+        source: "boom".into(),
+        reason: "r".into(),
+        raw: vec![],
+    });
+    failing.cursors.push(("cursor".into(), "moved".into()));
+    let error = archive.ingest(failing).await.expect_err("the batch fails");
+    assert!(error.to_string().contains("injected failure"), "{error}");
+    assert_eq!(archive.count(&RecordQuery::default()).await.expect("count"), 10);
+    assert_eq!(archive.cursor("cursor").await.expect("cursor"), None);
+    assert!(archive.quarantined(10).await.expect("quarantine").is_empty());
+    let summary = archive.summary().await.expect("summary");
+    assert_eq!((summary.records, summary.batches), (10, 1));
+    // The same records succeed afterwards and continue the chain without a hole.
+    let receipt = archive.ingest(batch(&more)).await.expect("ingest");
+    assert_eq!((receipt.inserted, receipt.sealed_batch), (5, Some(2)));
+    let report = archive.verify().await.expect("verify");
+    assert!(report.is_intact(), "{:?}", report.findings);
+    assert_eq!(report.records, 15);
+    assert_eq!(raws.len(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clones_ingest_concurrently_without_losing_or_duplicating() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let path = folder.path().join("archive.sqlite");
+    let archive = open(&path);
+    let raws = crate::fill(&archive, 0, 1).await;
+    assert!(raws.is_empty());
+    let start = chrono::DateTime::UNIX_EPOCH;
+    let all: Vec<Vec<u8>> =
+        (1..=400).map(|n| crate::crm_json(n, start, "u@contoso.com", &record_id(1), &[])).collect();
+    let mut tasks = Vec::new();
+    for worker in 0..4 {
+        let archive = archive.clone();
+        // Overlapping ranges: every record is offered by two workers.
+        let mine: Vec<Vec<u8>> = all
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 4 == worker || i % 4 == (worker + 1) % 4)
+            .map(|(_, r)| r.clone())
+            .collect();
+        tasks.push(tokio::spawn(async move {
+            let mut inserted = 0;
+            for chunk in mine.chunks(25) {
+                inserted += archive.ingest(batch(chunk)).await.expect("ingest").inserted;
+            }
+            inserted
+        }));
+    }
+    let mut inserted = 0;
+    for task in tasks {
+        inserted += task.await.expect("task");
+    }
+    assert_eq!(inserted, 400);
+    assert_eq!(archive.count(&RecordQuery::default()).await.expect("count"), 400);
+    assert!(archive.verify().await.expect("verify").is_intact());
+}
+
+async fn fill_more(archive: &SqliteArchive, numbers: std::ops::RangeInclusive<u32>) {
+    let start = chrono::DateTime::UNIX_EPOCH;
+    let raws: Vec<Vec<u8>> = numbers
+        .map(|n| {
+            crate::crm_json(
+                n,
+                start,
+                &format!("user{}@contoso.com", n % 7),
+                &record_id(n % 13),
+                &[],
+            )
+        })
+        .collect();
+    for chunk in raws.chunks(50) {
+        archive.ingest(batch(chunk)).await.expect("ingest");
+    }
+}
+
+#[tokio::test]
+async fn merged_and_staged_index_entries_answer_alike() {
+    use archive::{Order, PageRequest, Via};
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let path = folder.path().join("archive.sqlite");
+    let options = archive_sqlite::SqliteOptions {
+        merge_min_records: 25,
+        merge_max_records: 25,
+        ..crate::small_options()
+    };
+    let archive = SqliteArchive::open_with(&path, crate::clock(), options).expect("opens");
+    // Batches of 10: merges happen after 30, 60 and 90 records; 10 stay staged.
+    let raws = fill(&archive, 100, 10).await;
+    let staged = |table: &str| -> i64 {
+        Connection::open(&path)
+            .expect("open")
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .expect("count")
+    };
+    assert_eq!(staged("record_keys_staged"), 10);
+    assert_eq!(staged("record_keys"), 90);
+    // Every record is a duplicate now, wherever its key lives.
+    let receipt = archive.ingest(batch(&raws)).await.expect("ingest");
+    assert_eq!((receipt.inserted, receipt.duplicates), (0, 100));
+    // A record timeline spans both levels, in order: the listed row 3 appears in every fifth
+    // record, as its own entity in records 3, 20, 37, ...
+    let listed = uuid::Uuid::parse_str("5f3b0b3e-1c2d-4e5f-9a8b-000000000003").expect("guid");
+    let q = RecordQuery { record_id: Some(listed), ..RecordQuery::default() };
+    let page = archive
+        .search(&q, &PageRequest { limit: 1000, after: None, order: Order::OldestFirst })
+        .await
+        .expect("search");
+    let expected: Vec<(String, Via)> = (1..=100u32)
+        .filter(|n| n % 5 == 0 || n % 17 == 3)
+        .map(|n| (record_id(n), if n % 17 == 3 { Via::Entity } else { Via::QueryResults }))
+        .collect();
+    let found: Vec<(String, Via)> =
+        page.rows.into_iter().map(|r| (r.id, r.via.expect("via is set"))).collect();
+    assert_eq!(found, expected);
+    for n in [1, 95, 100] {
+        let stored = archive.record(&record_id(n)).await.expect("record").expect("found");
+        assert_eq!(stored.raw, raws[n as usize - 1]);
+    }
+    let field = RecordQuery {
+        field: Some(archive::query::FieldFilter {
+            name: "name".into(),
+            value: Some("Account 97".into()),
+        }),
+        ..RecordQuery::default()
+    };
+    assert_eq!(archive.count(&field).await.expect("count"), 1);
+    assert!(archive.verify().await.expect("verify").is_intact());
+}
