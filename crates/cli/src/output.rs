@@ -126,6 +126,14 @@ pub(crate) fn csv_cell(text: &str) -> String {
     }
 }
 
+/// Prints the banner of a long-running command (`demo`, `emulator`). A closed standard output
+/// (`d365audit demo | head -2`, a supervisor that stopped reading) must not stop the service,
+/// so write errors are ignored here instead of panicking like `println!`.
+pub(crate) fn banner(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,12 +146,4 @@ mod tests {
         assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(csv_cell("-"), "-");
     }
-}
-
-/// Prints the banner of a long-running command (`demo`, `emulator`). A closed standard output
-/// (`d365audit demo | head -2`, a supervisor that stopped reading) must not stop the service,
-/// so write errors are ignored here instead of panicking like `println!`.
-pub(crate) fn banner(text: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
