@@ -6,6 +6,7 @@
 //! migrations, and all pass the behaviour suite in [`suite`] (feature `suite`).
 
 pub mod access;
+pub mod changes;
 pub mod columns;
 pub mod evidence;
 pub mod query;
@@ -23,6 +24,10 @@ use uuid::Uuid;
 pub use access::{
     AccessEntry, AccessStore, Account, AccountChange, ApiToken, NewAccount, Role, Session,
     SqlConsole, SqlLimits, SqlResult,
+};
+pub use changes::{
+    ChangeBatch, ChangeReceipt, ChangeSource, ChangeStore, ChangeSummary, IncomingChange,
+    StoredChange,
 };
 pub use evidence::{Finding, VerifyReport};
 pub use query::{Bucket, Dimension, Order, PageCursor, PageRequest, RecordQuery};

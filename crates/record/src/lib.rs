@@ -28,6 +28,7 @@
 //! ```
 
 mod activity;
+mod change;
 mod classify;
 mod client_ip;
 mod error;
@@ -48,6 +49,10 @@ pub use classify::{
     DELETE_MESSAGES, EntityKind, MICROSOFT_PUBLISHER_PREFIXES, NEVER_LOGGED_MESSAGES,
     READ_MULTIPLE_PREFIXES, READ_PREFIXES, ReportCategories, ReportCategory, UPDATE_MESSAGES,
     access_kind, entity_kind, is_bulk_message, is_never_logged, report_categories,
+};
+pub use change::{
+    AuditAction, AuditChange, AuditOperation, ChangeDetail, EntityRef, FieldChange, FieldValue,
+    RolePrivilege,
 };
 pub use client_ip::ClientIp;
 pub use error::{MalformedBlob, MalformedKind, MalformedRecord, SourcePosition};
