@@ -7,6 +7,7 @@
 //! | `collector.workers` | `D365AUDIT_COLLECTOR__WORKERS` |
 //! | `webhook.public_address` | `D365AUDIT_WEBHOOK__PUBLIC_ADDRESS` |
 //! | `tenants.contoso-eu.client_id` | `D365AUDIT_TENANTS__CONTOSO_EU__CLIENT_ID` |
+//! | `dataverse.sales.interval` | `D365AUDIT_DATAVERSE__SALES__INTERVAL` |
 //!
 //! Tenant names match case-insensitively with `-` written as `_`; a variable can only override
 //! a tenant the file defines. Lists are comma-separated (`Audit.General,DLP.All`). Two secrets
@@ -81,6 +82,16 @@ pub(crate) const TENANT_KEYS: &[(&str, Kind)] = &[
     ("workloads", Kind::AllOrList),
     ("requests_per_minute", Kind::Integer),
     ("request_burst", Kind::Integer),
+];
+
+pub(crate) const DATAVERSE_KEYS: &[(&str, Kind)] = &[
+    ("url", Kind::Text),
+    ("tenant", Kind::Text),
+    ("interval", Kind::Text),
+    ("overlap", Kind::Text),
+    ("page_size", Kind::Integer),
+    ("detail_concurrency", Kind::Integer),
+    ("since", Kind::Text),
 ];
 
 /// What the environment changed, beyond the values written into the document.
@@ -271,8 +282,46 @@ pub(crate) fn apply(
                 table.insert(key.to_owned(), value);
                 overrides.origins.insert(setting, variable.clone());
             }
+            [group, environment, key] if group.eq_ignore_ascii_case("dataverse") => {
+                let environments = section(doc, "dataverse", variable)?;
+                let name = environments
+                    .keys()
+                    .find(|name| tenant_env_name(name) == environment.to_ascii_uppercase())
+                    .cloned()
+                    .ok_or_else(|| {
+                        bad_variable(
+                            variable,
+                            &format!("dataverse.{}", environment.to_ascii_lowercase()),
+                            format!(
+                                "{variable} names Dataverse environment {environment}, which the \
+                                 configuration file does not define"
+                            ),
+                            "add its [dataverse.<name>] table to the configuration file \
+                             (environment variables only override what the file defines)"
+                                .to_owned(),
+                        )
+                    })?;
+                let (key, kind) = find_key(DATAVERSE_KEYS, key).ok_or_else(|| {
+                    bad_variable(
+                        variable,
+                        &format!("dataverse.{name}"),
+                        format!("{variable} does not name a Dataverse environment setting"),
+                        format!(
+                            "use one of D365AUDIT_DATAVERSE__{}__{{{}}}",
+                            tenant_env_name(&name),
+                            key_list(DATAVERSE_KEYS)
+                        ),
+                    )
+                })?;
+                let setting = format!("dataverse.{name}.{key}");
+                let value = to_value(variable, &setting, kind, text)?;
+                if let Some(table) = environments.get_mut(&name).and_then(Value::as_table_mut) {
+                    table.insert(key.to_owned(), value);
+                    overrides.origins.insert(setting, variable.clone());
+                }
+            }
             [group, ..]
-                if ["collector", "webhook", "tenants"]
+                if ["collector", "webhook", "tenants", "dataverse"]
                     .iter()
                     .any(|g| g.eq_ignore_ascii_case(group)) =>
             {
@@ -280,8 +329,8 @@ pub(crate) fn apply(
                     variable,
                     &group.to_ascii_lowercase(),
                     format!("{variable} does not name a setting"),
-                    "write D365AUDIT_COLLECTOR__<KEY>, D365AUDIT_WEBHOOK__<KEY> or \
-                     D365AUDIT_TENANTS__<NAME>__<KEY> (levels joined by two underscores)"
+                    "write D365AUDIT_COLLECTOR__<KEY>, D365AUDIT_WEBHOOK__<KEY>, \
+                     D365AUDIT_TENANTS__<NAME>__<KEY> or D365AUDIT_DATAVERSE__<NAME>__<KEY> (levels joined by two underscores)"
                         .to_owned(),
                 ));
             }

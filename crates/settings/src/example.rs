@@ -117,4 +117,27 @@ workloads = ["CRM"]
 requests_per_minute = 1200
 # How many requests may go out back to back after a quiet period (then the rate applies).
 request_burst = 20
+
+# One table per Dataverse environment whose classic audit (old and new values of changed
+# columns, sharing, role changes, user access) is synced by `d365audit dataverse sync` and
+# continuously by `d365audit serve`. The name after "dataverse." is what --environment takes.
+# Commented out: remove the # signs to sync an environment.
+# [dataverse.sales]
+# The environment URL from the Power Platform admin center (also the token audience).
+# url = "https://contoso.crm4.dynamics.com"
+# The [tenants.<name>] table whose app registration signs in. The app must be an application
+# user of the environment with a role granting prvReadAuditSummary and
+# prvReadRecordAuditHistory. (A tenant table with content_types = [] only lends credentials.)
+# tenant = "contoso"
+# Time between two syncs inside `d365audit serve`.
+# interval = "15m"
+# Each sync reads again this much before the newest stored change: Dataverse shows audit rows
+# late. Known rows are skipped.
+# overlap = "15m"
+# Audit rows per page (Prefer: odata.maxpagesize; at most 5000).
+# page_size = 1000
+# RetrieveAuditDetails calls at the same time (Dataverse allows 52 per user).
+# detail_concurrency = 8
+# Where the first sync starts, a date or UTC time. Default: everything the environment keeps.
+# since = "2024-01-01"
 "#;

@@ -42,7 +42,7 @@ pub use secret::{Secret, SecretSource};
 
 use crate::duration::DURATION_FORM;
 use crate::env::Overrides;
-use crate::raw::{RawCollector, RawFile, RawTenant, RawWebhook, RawWorkloads};
+use crate::raw::{RawCollector, RawDataverse, RawFile, RawTenant, RawWebhook, RawWorkloads};
 
 /// The configuration file version this program reads and writes.
 pub const CURRENT_VERSION: i64 = 1;
@@ -59,6 +59,30 @@ pub struct Settings {
     pub webhook: WebhookSettings,
     /// In name order.
     pub tenants: Vec<TenantSettings>,
+    /// Dataverse environments whose classic audit is synced, in name order.
+    pub dataverse: Vec<DataverseSettings>,
+}
+
+/// One Dataverse environment whose `audit` table is synced (`[dataverse.<name>]`).
+#[derive(Debug, Clone)]
+pub struct DataverseSettings {
+    /// The name of its `[dataverse.<name>]` table.
+    pub name: String,
+    /// The environment URL, e.g. `https://contoso.crm4.dynamics.com/` (also the token resource).
+    pub url: Url,
+    /// The tenant table whose directory, app registration and credential are used.
+    pub tenant: String,
+    /// Time between two syncs inside `d365audit serve`.
+    pub interval: StdDuration,
+    /// Each sync re-reads this much before the newest stored change (audit rows become visible
+    /// late).
+    pub overlap: Duration,
+    /// Audit rows per page (`Prefer: odata.maxpagesize`, at most 5,000).
+    pub page_size: u32,
+    /// `RetrieveAuditDetails` calls at the same time (Dataverse allows 52 per user).
+    pub detail_concurrency: usize,
+    /// Where the first sync starts (`None`: everything the environment still keeps).
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// How the collector works: polling, the blob workers, retries.
@@ -295,6 +319,37 @@ impl Settings {
         from_document(doc, base_dir, env, true)
     }
 
+    /// The Dataverse environments called `names` (all of them when `names` is empty).
+    pub fn select_dataverse(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<&DataverseSettings>, SettingsError> {
+        if self.dataverse.is_empty() {
+            return Err(SettingsError::invalid(
+                "dataverse",
+                "no Dataverse environment is configured",
+                "add a [dataverse.<name>] table with url and tenant (`d365audit config init` \
+                 writes an example) and pass the file with --config or D365AUDIT_CONFIG",
+            ));
+        }
+        if names.is_empty() {
+            return Ok(self.dataverse.iter().collect());
+        }
+        names
+            .iter()
+            .map(|name| {
+                self.dataverse.iter().find(|d| d.name.eq_ignore_ascii_case(name)).ok_or_else(|| {
+                    let known: Vec<&str> = self.dataverse.iter().map(|d| d.name.as_str()).collect();
+                    SettingsError::invalid(
+                        format!("dataverse.{name}"),
+                        format!("there is no Dataverse environment called {name:?}"),
+                        format!("use one of: {}", known.join(", ")),
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// The tenant called `name`.
     pub fn tenant(&self, name: &str) -> Option<&TenantSettings> {
         self.tenants.iter().find(|t| t.name.eq_ignore_ascii_case(name))
@@ -327,6 +382,15 @@ impl Settings {
             })
             .collect()
     }
+}
+
+/// `2024-01-31` (midnight UTC) or an RFC 3339 time.
+fn parse_since(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(time.with_timezone(&chrono::Utc));
+    }
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    Some(date.and_hms_opt(0, 0, 0)?.and_utc())
 }
 
 fn with_file(error: SettingsError, path: &Path) -> SettingsError {
@@ -403,7 +467,12 @@ fn from_document(
             ));
         }
     }
-    Ok(Settings { file: None, archive, collector, webhook, tenants })
+    let mut dataverse = Vec::with_capacity(raw.dataverse.len());
+    for (name, environment) in raw.dataverse {
+        check_tenant_name(&name)?;
+        dataverse.push(check.dataverse(name, environment, &tenants)?);
+    }
+    Ok(Settings { file: None, archive, collector, webhook, tenants, dataverse })
 }
 
 fn check_version(version: Option<i64>) -> Result<(), SettingsError> {
@@ -547,6 +616,100 @@ impl Check<'_> {
                 variable: variable.to_owned(),
                 value: self.env.get(variable).map(|v| secrecy::SecretString::from(v.clone())),
             },
+        })
+    }
+
+    fn dataverse(
+        &self,
+        name: String,
+        raw: RawDataverse,
+        tenants: &[TenantSettings],
+    ) -> Result<DataverseSettings, SettingsError> {
+        let key = |k: &str| format!("dataverse.{name}.{k}");
+        let text = raw.url.filter(|u| !u.trim().is_empty()).ok_or_else(|| {
+            self.error(
+                &key("url"),
+                "missing",
+                format!(
+                    "set {} to the environment URL from the Power Platform admin center, e.g. \
+                     \"https://contoso.crm4.dynamics.com\"",
+                    key("url")
+                ),
+            )
+        })?;
+        let url = Url::parse(text.trim())
+            .ok()
+            .filter(|u| u.host_str().is_some() && u.path() == "/" && u.query().is_none())
+            .ok_or_else(|| {
+                self.error(
+                    &key("url"),
+                    format!("{text:?} is not an environment URL"),
+                    "write only the environment's address, without /api/data/..., e.g. \
+                     \"https://contoso.crm4.dynamics.com\"",
+                )
+            })?;
+        let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+            return Err(self.error(
+                &key("url"),
+                format!("{text:?} is not https"),
+                "use the https address (plain http only on loopback, for the emulator)",
+            ));
+        }
+        let tenant = raw.tenant.map(|t| t.trim().to_owned()).unwrap_or_default();
+        let Some(tenant) = tenants.iter().find(|t| t.name.eq_ignore_ascii_case(&tenant)) else {
+            let known: Vec<&str> = tenants.iter().map(|t| t.name.as_str()).collect();
+            return Err(self.error(
+                &key("tenant"),
+                if tenant.is_empty() {
+                    "missing".to_owned()
+                } else {
+                    format!("there is no [tenants.{tenant}] table")
+                },
+                format!(
+                    "name the [tenants.<name>] table whose app registration is an application \
+                     user of this environment (known: {}); a tenant table with \
+                     content_types = [] only lends its credentials",
+                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                ),
+            ));
+        };
+        let interval = self.std_duration(
+            &key("interval"),
+            raw.interval,
+            StdDuration::from_secs(15 * 60),
+            Duration::seconds(1),
+            Duration::days(1),
+        )?;
+        let overlap = self.duration(
+            &key("overlap"),
+            raw.overlap,
+            Duration::minutes(15),
+            Duration::zero(),
+            Duration::days(7),
+        )?;
+        let page_size = self.integer(&key("page_size"), raw.page_size, 1000, 1, 5000)? as u32;
+        let detail_concurrency =
+            self.integer(&key("detail_concurrency"), raw.detail_concurrency, 8, 1, 32)? as usize;
+        let since = match raw.since {
+            None => None,
+            Some(text) => Some(parse_since(text.trim()).ok_or_else(|| {
+                self.error(
+                    &key("since"),
+                    format!("{text:?} is not a date"),
+                    "write a date like \"2024-01-31\" or a UTC time like \"2024-01-31T08:00:00Z\"",
+                )
+            })?),
+        };
+        Ok(DataverseSettings {
+            name,
+            url,
+            tenant: tenant.name.clone(),
+            interval,
+            overlap,
+            page_size,
+            detail_concurrency,
+            since,
         })
     }
 
@@ -898,13 +1061,8 @@ impl Check<'_> {
                     })?;
                     types.insert(ct);
                 }
-                if types.is_empty() {
-                    return Err(self.error(
-                        &key("content_types"),
-                        "the list is empty",
-                        "list at least one content type, e.g. [\"Audit.General\"]",
-                    ));
-                }
+                // An empty list keeps the tenant for its credentials only (a Dataverse
+                // environment's sync) and collects no activity from it.
                 types.into_iter().collect()
             }
         };

@@ -17,6 +17,20 @@ pub(crate) struct RawFile {
     pub(crate) webhook: RawWebhook,
     #[serde(default)]
     pub(crate) tenants: BTreeMap<String, RawTenant>,
+    #[serde(default)]
+    pub(crate) dataverse: BTreeMap<String, RawDataverse>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDataverse {
+    pub(crate) url: Option<String>,
+    pub(crate) tenant: Option<String>,
+    pub(crate) interval: Option<String>,
+    pub(crate) overlap: Option<String>,
+    pub(crate) page_size: Option<i64>,
+    pub(crate) detail_concurrency: Option<i64>,
+    pub(crate) since: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -6,7 +6,7 @@ use std::path::Path;
 use o365::ExposeSecret;
 
 use super::*;
-use crate::env::{COLLECTOR_KEYS, Kind, TENANT_KEYS, TOP_KEYS, WEBHOOK_KEYS};
+use crate::env::{COLLECTOR_KEYS, DATAVERSE_KEYS, Kind, TENANT_KEYS, TOP_KEYS, WEBHOOK_KEYS};
 
 const SECRET: &str = "s3cr3t~Value_that-must-never-show";
 
@@ -54,11 +54,12 @@ fn the_example_loads_and_holds_the_defaults() {
 
 #[test]
 fn the_example_mentions_every_setting() {
-    let sections: [(&str, &[(&str, Kind)]); 4] = [
+    let sections: [(&str, &[(&str, Kind)]); 5] = [
         ("", TOP_KEYS),
         ("[collector]", COLLECTOR_KEYS),
         ("[webhook]", WEBHOOK_KEYS),
         ("[tenants.contoso]", TENANT_KEYS),
+        ("[dataverse.sales]", DATAVERSE_KEYS),
     ];
     for (section, keys) in sections {
         let start = if section.is_empty() { 0 } else { example().find(section).unwrap() };
@@ -95,6 +96,10 @@ fn every_overridable_key_is_a_setting_of_the_file() {
     }
     doc += "[tenants.t]\n";
     for (key, kind) in TENANT_KEYS {
+        doc += &format!("{key} = {}\n", value(key, *kind));
+    }
+    doc += "[dataverse.d]\n";
+    for (key, kind) in DATAVERSE_KEYS {
         doc += &format!("{key} = {}\n", value(key, *kind));
     }
     let raw: Result<crate::raw::RawFile, _> = toml::from_str(&doc);
@@ -427,4 +432,64 @@ fn files_and_tenant_selection() {
     assert_eq!(settings.archive.as_deref(), Some("sqlite://a.db"));
     let err = settings.select_tenants(&[]).unwrap_err();
     assert!(err.to_string().contains("config init"), "{err}");
+}
+
+#[test]
+fn dataverse_environments_borrow_a_tenant_and_have_defaults() {
+    let text = format!(
+        "{MINIMAL}content_types = []\n[dataverse.sales]\nurl = \"https://contoso.crm4.dynamics.com\"\n\
+         tenant = \"contoso\"\nsince = \"2024-01-31\"\n"
+    );
+    let settings = load(&text, &[("D365AUDIT_DATAVERSE__SALES__PAGE_SIZE", "500")]).unwrap();
+    assert!(settings.tenants[0].content_types.is_empty(), "credentials-only tenant");
+    let sales = &settings.dataverse[0];
+    assert_eq!(sales.name, "sales");
+    assert_eq!(sales.url.as_str(), "https://contoso.crm4.dynamics.com/");
+    assert_eq!(sales.tenant, "contoso");
+    assert_eq!(sales.page_size, 500, "overridden by the environment");
+    assert_eq!(sales.detail_concurrency, 8);
+    assert_eq!(sales.interval, StdDuration::from_secs(900));
+    assert_eq!(sales.overlap, Duration::minutes(15));
+    assert_eq!(sales.since.unwrap().to_rfc3339(), "2024-01-31T00:00:00+00:00");
+    assert_eq!(settings.select_dataverse(&[]).unwrap().len(), 1);
+    assert!(settings.select_dataverse(&["hr".to_owned()]).is_err());
+}
+
+#[test]
+fn dataverse_mistakes_name_the_setting_and_the_fix() {
+    let cases = [
+        (
+            "url = \"https://x.crm.dynamics.com\"\ntenant = \"fabrikam\"",
+            "dataverse.sales.tenant",
+            "known: contoso",
+        ),
+        ("tenant = \"contoso\"", "dataverse.sales.url", "environment URL"),
+        (
+            "url = \"http://x.crm.dynamics.com\"\ntenant = \"contoso\"",
+            "dataverse.sales.url",
+            "https",
+        ),
+        (
+            "url = \"https://x.crm.dynamics.com/api/data/v9.2\"\ntenant = \"contoso\"",
+            "dataverse.sales.url",
+            "without /api/data",
+        ),
+        (
+            "url = \"https://x.crm.dynamics.com\"\ntenant = \"contoso\"\npage_size = 9000",
+            "dataverse.sales.page_size",
+            "1 to 5000",
+        ),
+        (
+            "url = \"https://x.crm.dynamics.com\"\ntenant = \"contoso\"\nsince = \"last year\"",
+            "dataverse.sales.since",
+            "2024-01-31",
+        ),
+    ];
+    for (table, setting, fix) in cases {
+        let text = format!("{MINIMAL}[dataverse.sales]\n{table}\n");
+        let error = error_of(&text, &[]);
+        let message = error.to_string();
+        assert!(message.contains(setting), "{setting}: {message}");
+        assert!(message.contains(fix), "{fix}: {message}");
+    }
 }
