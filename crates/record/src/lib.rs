@@ -29,6 +29,8 @@
 
 mod activity;
 mod change;
+mod change_codes;
+mod change_wire;
 mod classify;
 mod client_ip;
 mod error;
@@ -44,15 +46,17 @@ pub use activity::{
     ActivityRecord, CRM_DEFAULT_ACTIVITY, DynamicsActivity, Field, ParseNote, UNKNOWN_ACTOR,
     parse_record,
 };
+pub use change::{
+    AuditAction, AuditChange, AuditOperation, ChangeDetail, EntityRef, FieldChange, FieldValue,
+    RolePrivilege,
+};
+pub use change_codes::AuditCategory;
+pub use change_wire::{AuditPage, parse_audit_detail, parse_audit_row, split_audit_page};
 pub use classify::{
     ADMIN_ENTITIES, AccessKind, BULK_MESSAGE_PREFIXES, BULK_MESSAGES, CREATE_MESSAGES,
     DELETE_MESSAGES, EntityKind, MICROSOFT_PUBLISHER_PREFIXES, NEVER_LOGGED_MESSAGES,
     READ_MULTIPLE_PREFIXES, READ_PREFIXES, ReportCategories, ReportCategory, UPDATE_MESSAGES,
     access_kind, entity_kind, is_bulk_message, is_never_logged, report_categories,
-};
-pub use change::{
-    AuditAction, AuditChange, AuditOperation, ChangeDetail, EntityRef, FieldChange, FieldValue,
-    RolePrivilege,
 };
 pub use client_ip::ClientIp;
 pub use error::{MalformedBlob, MalformedKind, MalformedRecord, SourcePosition};

@@ -3,6 +3,7 @@
 //! against the documented examples, split-record grouping, and property tests that nothing
 //! panics.
 
+mod changes;
 mod classification;
 mod malformed;
 mod oddities;
