@@ -40,6 +40,8 @@ SELECT create_reference_table('d365audit.dictionaries')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.dictionaries'::regclass);
 SELECT create_reference_table('d365audit.quarantine')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.quarantine'::regclass);
+SELECT create_reference_table('d365audit.change_totals')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.change_totals'::regclass);
 
 SELECT create_distributed_table('d365audit.record_keys', 'tenant_id')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.record_keys'::regclass);
@@ -59,3 +61,6 @@ SELECT create_distributed_table('d365audit.blob_queue', 'tenant_id', colocate_wi
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.blob_queue'::regclass);
 SELECT create_distributed_table('d365audit.blob_streams', 'tenant_id', colocate_with => 'd365audit.record_keys')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.blob_streams'::regclass);
+-- Dataverse audit changes: by auditid, their dedupe key (they carry no tenant id).
+SELECT create_distributed_table('d365audit.changes', 'audit_id')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.changes'::regclass);

@@ -33,6 +33,8 @@
 //! | `quarantine`, `cursors`, `dictionaries`, `totals` | unparsable input, named positions, compression dictionaries, running totals and the sealing lock | no | |
 //! | `blob_queue` | the durable blob queue: one row per announced content blob, its state, lease, attempts, records stored, last error | no | PK `(tenant_id, content_id)`; waiting blobs by `content_created`; blobs not done per (tenant, content type, state); gaps by time |
 //! | `blob_streams` | per tenant and content type: blobs done and records they stored, so the status never counts the done blobs | no | PK `(tenant_id, content_type)` |
+//! | `changes` | Dataverse audit changes: one row per `auditid`, decoded detail as JSON, verbatim row and detail (zstd), BLAKE3, lower-case changed column names (`text[]`) | no | PK `audit_id`; `(object_id, created_on, audit_id)`; `(user_id, created_on, audit_id)`; `created_on` |
+//! | `change_totals` | the number of changes | no | |
 //! | `accounts`, `sessions`, `api_tokens`, `access_log` | local accounts (unique folded username), sessions and API tokens by the 32-byte digest of their secret, the archive's own access log | no | digests unique; access log by time |
 //!
 //! Every record-bearing table carries `tenant_id` (the record's `OrganizationId`; the nil UUID
@@ -67,6 +69,11 @@
 //! order, so these waits never deadlock. Parsing, hashing and compression run before the
 //! transaction, on blocking threads. [`archive::Archive::verify`] re-reads everything in one
 //! REPEATABLE READ snapshot, seq range by seq range, while ingest goes on.
+//!
+//! [`archive::ChangeStore`] (the `changes` module): one transaction per batch of changes, with
+//! its quarantined input and cursors; the `auditid` primary key dedupes across replicas
+//! (`ON CONFLICT DO NOTHING` from a staging table, in key order). Changes are not sealed into
+//! the chain; `verify` re-hashes each against the hash stored with it.
 //!
 //! # Blob queue, accounts and the SQL console
 //!
@@ -118,6 +125,7 @@
 //! plain TCP or Unix sockets: TLS (`sslmode=require`) is not supported by this build yet.
 
 mod access;
+mod changes;
 mod console;
 mod database_url;
 mod failure;
@@ -290,10 +298,14 @@ impl PostgresArchive {
             .wait_timeout(Some(options.wait_timeout))
             .runtime(Runtime::Tokio1);
         if clock.is_some() {
-            // Every writing connection gets its own staging table once.
+            // Every writing connection gets its own staging tables once.
             builder = builder.post_create(Hook::async_fn(|client, _| {
                 Box::pin(async move {
-                    client.batch_execute(ingest::CREATE_STAGING).await.map_err(HookError::Backend)
+                    client
+                        .batch_execute(ingest::CREATE_STAGING)
+                        .await
+                        .map_err(HookError::Backend)?;
+                    client.batch_execute(changes::CREATE_STAGING).await.map_err(HookError::Backend)
                 })
             }));
         }

@@ -30,10 +30,15 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "blob queue and access",
         sql: include_str!("../migrations/0002_queue_and_access.sql"),
     },
+    Migration {
+        version: 3,
+        name: "dataverse audit changes",
+        sql: include_str!("../migrations/0003_changes.sql"),
+    },
 ];
 
 /// The schema version this program writes and reads.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// The Citus distribution, applied when the extension exists.
 pub(crate) const CITUS_DISTRIBUTION: &str = include_str!("../sql/citus.sql");

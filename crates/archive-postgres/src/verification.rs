@@ -12,17 +12,21 @@
 //! the chain walk. Seq order is batch start order, the chain is commit order: they differ only
 //! where replicas' batches overlapped in time, so the walker puts batches back in chain order
 //! with a small reorder buffer of hashes. Memory stays at a few batches whatever the archive's
-//! size.
+//! size. Last, in the same snapshot, every Dataverse audit change is decompressed and re-hashed
+//! against the hash stored with it, a few thousand at a time in `auditid` order.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use archive::changes::{altered_change_finding, change_hash};
 use archive::evidence::{BatchSeal, ObservedBatch, record_hash, verify_chain};
 use archive::{ArchiveError, Finding, VerifyReport};
 use deadpool_postgres::ClientWrapper;
 use tokio::sync::mpsc;
 use tokio_postgres::{IsolationLevel, Transaction};
+use uuid::Uuid;
 
+use crate::changes::{ChangeRow, READ_COLUMNS, change_of_row, unpack_row};
 use crate::failure::failed;
 use crate::ingest::seal_of_row;
 use crate::verbatim::{DictionaryCache, UnpackError, Unpacker};
@@ -95,6 +99,7 @@ pub(crate) async fn verify(
         .await
         .map_err(&fail)?;
     dictionaries.load_all(tx.client()).await?;
+    let cache = dictionaries.clone();
     let mut seals: Vec<(BatchSeal, i64, i64)> = tx
         .query(SEALS, &[])
         .await
@@ -129,13 +134,67 @@ pub(crate) async fn verify(
         message: e.to_string(),
     })?;
     let unsealed = produced?;
-    tx.commit().await.map_err(&fail)?;
     if unsealed.count > 0 {
         report
             .findings
             .push(Finding::UnsealedRecords { count: unsealed.count, examples: unsealed.examples });
     }
+    report.findings.extend(verify_changes(&tx, cache).await?);
+    tx.commit().await.map_err(&fail)?;
     Ok(report)
+}
+
+/// Changes re-hashed per query.
+const CHANGES_PER_READ: i64 = 2_000;
+
+/// Re-hashes every stored change, in `auditid` order a few thousand at a time (decompressed on a
+/// blocking thread), and names those whose bytes no longer match their hash.
+async fn verify_changes(
+    tx: &Transaction<'_>,
+    dictionaries: Arc<DictionaryCache>,
+) -> Result<Vec<Finding>, ArchiveError> {
+    let fail = failed("verifying changes");
+    let sql = format!(
+        "SELECT {READ_COLUMNS} FROM d365audit.changes \
+         WHERE $1::uuid IS NULL OR audit_id > $1 ORDER BY audit_id LIMIT $2"
+    );
+    let statement = tx.prepare(&sql).await.map_err(&fail)?;
+    let mut findings = Vec::new();
+    let mut after: Option<Uuid> = None;
+    loop {
+        let rows = tx.query(&statement, &[&after, &CHANGES_PER_READ]).await.map_err(&fail)?;
+        let Some(last) = rows.last() else { break };
+        after = Some(last.get(0));
+        let parsed: Vec<Result<ChangeRow, Uuid>> =
+            rows.iter().map(|row| change_of_row(row).map_err(|_| row.get::<_, Uuid>(0))).collect();
+        let dictionaries = dictionaries.clone();
+        let altered = tokio::task::spawn_blocking(move || {
+            let mut unpacker = Unpacker::new(&dictionaries);
+            parsed
+                .into_iter()
+                .filter_map(|row| match row {
+                    // A column that no longer decodes was edited too.
+                    Err(audit_id) => Some(audit_id),
+                    Ok(row) => {
+                        let intact = unpack_row(&mut unpacker, &row).is_ok_and(|(raw, detail)| {
+                            change_hash(&raw, detail.as_deref()).0.as_slice() == row.hash
+                        });
+                        (!intact).then_some(row.change.audit_id)
+                    }
+                })
+                .collect::<Vec<Uuid>>()
+        })
+        .await
+        .map_err(|e| ArchiveError::Storage {
+            doing: "verifying changes".into(),
+            message: e.to_string(),
+        })?;
+        findings.extend(altered.into_iter().map(altered_change_finding));
+        if rows.len() < CHANGES_PER_READ as usize {
+            break;
+        }
+    }
+    Ok(findings)
 }
 
 /// A row of a range: verbatim bytes (absent when lost) and the `Id` of its normalized row

@@ -3,7 +3,8 @@
 //! connections that answer queries on blocking tasks. [`SqliteArchive`] is a cheap-to-clone
 //! handle implementing [`archive::Archive`], the durable blob queue ([`archive::BlobQueue`],
 //! module `queue`), accounts, sessions, tokens and the access log ([`archive::AccessStore`],
-//! module `access`) and the read-only SQL console ([`archive::SqlConsole`], module `console`).
+//! module `access`), the read-only SQL console ([`archive::SqlConsole`], module `console`) and
+//! Dataverse audit changes ([`archive::ChangeStore`], module `changes`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), archive::ArchiveError> {
@@ -16,6 +17,7 @@
 //! Storage layout and indexes: see the `schema` module. Query planning: `plan`.
 
 mod access;
+mod changes;
 mod console;
 mod encoding;
 mod ids;

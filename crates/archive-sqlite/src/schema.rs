@@ -20,6 +20,8 @@
 //! - `quarantine`, `cursors`, `dictionaries`, `totals`.
 //! - Version 2: the blob queue (`blobs`, `blob_counts`; see the `queue` module) and the access
 //!   store (`accounts`, `sessions`, `api_tokens`, `access_log`; see the `access` module).
+//! - Version 3: Dataverse audit changes (`changes`, `change_fields`; see the `changes` module)
+//!   and their count in `totals`.
 //!
 //! Two-level indexes. An index keyed by a random value (a GUID, a field value) costs one page
 //! write per insert once it outgrows the page cache, and the ingest rate collapses with the
@@ -41,7 +43,7 @@ use rusqlite::Connection;
 pub(crate) const APPLICATION_ID: i32 = 0x6433_3635;
 
 /// The schema version this program writes and reads.
-pub(crate) const SCHEMA_VERSION: i32 = 2;
+pub(crate) const SCHEMA_VERSION: i32 = 3;
 
 /// Kinds of strings in the `names` dictionary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -73,7 +75,7 @@ impl NameKind {
 }
 
 /// Migration `i` moves the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The staged levels of the two-level indexes, empty (also used to empty them after a merge).
 pub(crate) const STAGED_TABLES_RESET: &str = r#"
@@ -349,6 +351,58 @@ CREATE TABLE access_log (
     channel TEXT NOT NULL
 );
 CREATE INDEX access_log_at ON access_log(at);
+"#;
+
+/// Dataverse audit changes (`archive::ChangeStore`).
+///
+/// `changes`: one row per `auditid` (a 16-byte BLOB, unique: the dedupe), GUIDs as 16-byte
+/// BLOBs, times as integer microseconds, the decoded detail, attribute mask and source as JSON
+/// text (readable in the SQL console), and the verbatim row and detail zstd-compressed like
+/// records' bytes (`dictionary`: the record dictionary they were compressed with, if any) with
+/// their lengths and the BLAKE3 hash of both. Indexes: a record's history
+/// (`object_id, created_on, audit_id`), a user's changes (`user_id, created_on, audit_id`), and
+/// `created_on` for the earliest and latest. `change_fields`: the lower-case names of the
+/// columns each change's detail names, keyed by the record first, so that a record's history of
+/// one column is a range of this table.
+const V3: &str = r#"
+CREATE TABLE changes (
+    id INTEGER PRIMARY KEY,
+    audit_id BLOB NOT NULL,
+    created_on INTEGER NOT NULL,
+    action INTEGER NOT NULL,
+    operation INTEGER NOT NULL,
+    table_name TEXT NOT NULL,
+    object_id BLOB,
+    object_name TEXT,
+    user_id BLOB,
+    user_name TEXT,
+    calling_user_id BLOB,
+    transaction_id BLOB,
+    attribute_mask TEXT NOT NULL,
+    source TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    ingested_at INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    dictionary INTEGER,
+    row_len INTEGER NOT NULL,
+    row_bytes BLOB NOT NULL,
+    detail_len INTEGER,
+    detail_bytes BLOB
+);
+CREATE UNIQUE INDEX changes_audit_id ON changes(audit_id);
+CREATE INDEX changes_object ON changes(object_id, created_on, audit_id)
+    WHERE object_id IS NOT NULL;
+CREATE INDEX changes_user ON changes(user_id, created_on, audit_id) WHERE user_id IS NOT NULL;
+CREATE INDEX changes_created ON changes(created_on);
+
+CREATE TABLE change_fields (
+    object_id BLOB NOT NULL,
+    field TEXT NOT NULL,
+    change INTEGER NOT NULL,
+    PRIMARY KEY (object_id, field, change)
+) WITHOUT ROWID;
+
+ALTER TABLE totals ADD COLUMN changes INTEGER NOT NULL DEFAULT 0;
 "#;
 
 /// Why a file cannot be used as an archive.

@@ -11,7 +11,8 @@
 //! Blob queue commands (announce, claim, settle: see [`blobs`]) are grouped the same way, and a
 //! settle writes its batch with the same code as an ingest ([`Writer::write`]) in the
 //! transaction that moves the blob on. Changes to accounts, sessions, tokens and the access log
-//! run here too, each on its own.
+//! run here too, each on its own, and so do batches of Dataverse audit changes (see [`changes`]),
+//! each in one transaction with its quarantined input and cursors.
 //!
 //! The writer also trains the compression dictionaries, on a thread of their own, from samples
 //! of the archive's first records.
@@ -32,6 +33,7 @@ use crate::schema::NameKind;
 use crate::verbatim::{Dictionary, PackedRecord, Packer};
 
 pub(crate) mod blobs;
+mod changes;
 
 /// What one ingest transaction writes, with the records already hashed and compressed.
 #[derive(Debug, Default)]
@@ -68,6 +70,11 @@ pub(crate) enum WriterCommand {
     Queue(blobs::QueueCommand),
     /// A change to accounts, sessions, tokens or the access log, in its own transaction.
     Access(crate::access::AccessWrite),
+    /// A batch of Dataverse audit changes, in its own transaction (see [`changes`]).
+    Changes {
+        batch: crate::changes::PackedChanges,
+        reply: oneshot::Sender<Result<archive::ChangeReceipt, ArchiveError>>,
+    },
 }
 
 /// When and how the compression dictionaries are trained: a first one once the archive holds
@@ -193,6 +200,7 @@ impl Writer {
             let mut group = Vec::new();
             let mut queue = Vec::new();
             let mut access = Vec::new();
+            let mut changes = Vec::new();
             let mut trained = Vec::new();
             let mut records = 0;
             let mut next = Some(command);
@@ -211,6 +219,10 @@ impl Writer {
                         queue.push(command);
                     }
                     WriterCommand::Access(write) => access.push(write),
+                    WriterCommand::Changes { batch, reply } => {
+                        records += batch.changes.len();
+                        changes.push((batch, reply));
+                    }
                 }
                 if closing.is_none() && records < GROUP_RECORDS {
                     next = receiver.try_recv().ok();
@@ -224,6 +236,9 @@ impl Writer {
             }
             for write in access {
                 write.run(&self.conn);
+            }
+            for (batch, reply) in changes {
+                let _ = reply.send(self.ingest_changes(&batch));
             }
             for (round, samples, result) in trained {
                 self.store_dictionary(round, samples, result);
@@ -523,23 +538,9 @@ impl Writer {
         )
         .map_err(&fail)?;
 
-        for item in &batch.quarantined {
-            conn.prepare_cached(
-                "INSERT INTO quarantine (received_at, source, reason, raw) VALUES (?1, ?2, ?3, ?4)",
-            )
-            .and_then(|mut s| s.execute(params![now_micros, item.source, item.reason, item.raw]))
-            .map_err(&fail)?;
-            tally.receipt.quarantined += 1;
-        }
-        for (name, value) in &batch.cursors {
-            conn.prepare_cached(
-                "INSERT INTO cursors (name, value, updated_at) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value, \
-                 updated_at = excluded.updated_at",
-            )
-            .and_then(|mut s| s.execute(params![name, value, now_micros]))
-            .map_err(&fail)?;
-        }
+        tally.receipt.quarantined =
+            write_quarantined(conn, &batch.quarantined, now_micros).map_err(&fail)?;
+        write_cursors(conn, &batch.cursors, now_micros).map_err(&fail)?;
         if !hashes.is_empty() {
             let seal = seal_next(last_seal(conn)?.as_ref(), now, &hashes);
             conn.prepare_cached(
@@ -744,6 +745,39 @@ fn decompress_samples(
         samples.push(decompressor.decompress(bytes, *raw_len).map_err(|e| e.to_string())?);
     }
     Ok(samples)
+}
+
+/// Keeps input that could not be parsed, verbatim (the totals are the caller's); returns how
+/// many items it kept.
+fn write_quarantined(
+    conn: &Connection,
+    items: &[Quarantined],
+    now_micros: i64,
+) -> rusqlite::Result<u64> {
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO quarantine (received_at, source, reason, raw) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for item in items {
+        insert.execute(params![now_micros, item.source, item.reason, item.raw])?;
+    }
+    Ok(items.len() as u64)
+}
+
+/// Moves named cursors (the last value of a name wins).
+fn write_cursors(
+    conn: &Connection,
+    cursors: &[(String, String)],
+    now_micros: i64,
+) -> rusqlite::Result<()> {
+    let mut upsert = conn.prepare_cached(
+        "INSERT INTO cursors (name, value, updated_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value, \
+         updated_at = excluded.updated_at",
+    )?;
+    for (name, value) in cursors {
+        upsert.execute(params![name, value, now_micros])?;
+    }
+    Ok(())
 }
 
 /// Rows per multi-row INSERT.

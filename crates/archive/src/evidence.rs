@@ -129,6 +129,8 @@ pub struct ObservedBatch {
 pub enum Finding {
     /// A record's bytes no longer match the hash stored when it was ingested.
     RecordAltered { batch: u64, record_id: String },
+    /// A Dataverse audit change's bytes no longer match the hash stored when it was ingested.
+    ChangeAltered { audit_id: uuid::Uuid },
     /// A batch's records do not fold into its sealed digest: records were removed, added or
     /// their stored hashes rewritten.
     BatchContentChanged { batch: u64, sealed_count: u64, found_count: u64 },

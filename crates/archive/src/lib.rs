@@ -14,6 +14,8 @@ pub mod queue;
 #[cfg(feature = "suite")]
 pub mod suite;
 #[cfg(feature = "suite")]
+pub mod suite_changes;
+#[cfg(feature = "suite")]
 pub mod suite_ops;
 
 use async_trait::async_trait;

@@ -415,6 +415,9 @@ fn describe(finding: &archive::Finding) -> String {
         RecordAltered { batch, record_id } => {
             format!("record {record_id} (batch {batch}) no longer matches the hash stored with it")
         }
+        ChangeAltered { audit_id } => {
+            format!("audit change {audit_id} no longer matches the hash stored with it")
+        }
         BatchContentChanged { batch, sealed_count, found_count } => format!(
             "batch {batch} was sealed with {sealed_count} records but {found_count} are there, \
              or their hashes changed"

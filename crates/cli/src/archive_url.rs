@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use archive::Archive;
+use archive::{Archive, ChangeStore};
 
 /// The default when nothing is configured: a SQLite file in the current folder.
 pub(crate) const DEFAULT_ARCHIVE: &str = "sqlite://d365audit.db";
@@ -49,8 +49,8 @@ impl ArchiveLocation {
         }
     }
 
-    /// Opens an existing archive for queries only.
-    pub(crate) async fn open_for_queries(&self) -> anyhow::Result<Arc<dyn Archive>> {
+    /// Opens an existing archive for queries only (writes through it fail).
+    pub(crate) async fn open_for_queries(&self) -> anyhow::Result<OpenArchive> {
         match self {
             ArchiveLocation::Sqlite(path) => {
                 if !path.exists() {
@@ -62,9 +62,9 @@ impl ArchiveLocation {
                 }
                 let archive = archive_sqlite::SqliteArchive::open_read_only(path)
                     .with_context(|| format!("cannot open the archive {}", path.display()))?;
-                Ok(Arc::new(archive))
+                Ok(OpenArchive::Sqlite(archive))
             }
-            ArchiveLocation::Postgres(url) => Ok(Arc::new(
+            ArchiveLocation::Postgres(url) => Ok(OpenArchive::Postgres(
                 archive_postgres::PostgresArchive::connect_read_only(url)
                     .await
                     .context("cannot open the PostgreSQL archive")?,
@@ -73,7 +73,7 @@ impl ArchiveLocation {
     }
 }
 
-/// An archive open for reading and writing, with the views the commands need of it.
+/// An open archive (read-write, or read-only from `open_for_queries`), with the views the commands need of it.
 #[derive(Debug, Clone)]
 pub(crate) enum OpenArchive {
     Sqlite(archive_sqlite::SqliteArchive),
@@ -82,6 +82,14 @@ pub(crate) enum OpenArchive {
 
 impl OpenArchive {
     pub(crate) fn archive(&self) -> Arc<dyn Archive> {
+        match self {
+            OpenArchive::Sqlite(a) => Arc::new(a.clone()),
+            OpenArchive::Postgres(a) => Arc::new(a.clone()),
+        }
+    }
+
+    /// Its Dataverse audit changes (field history).
+    pub(crate) fn changes(&self) -> Arc<dyn ChangeStore> {
         match self {
             OpenArchive::Sqlite(a) => Arc::new(a.clone()),
             OpenArchive::Postgres(a) => Arc::new(a.clone()),

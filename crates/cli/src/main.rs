@@ -7,8 +7,10 @@ mod collect_cmd;
 mod collection_hooks;
 mod collection_setup;
 mod config_cmd;
+mod dataverse_cmd;
 mod demo_cmd;
 mod emulator_cmd;
+mod history_cmd;
 mod import_cmd;
 mod output;
 mod serve_cmd;
@@ -58,6 +60,11 @@ enum Command {
     /// Import files of activity records (JSON arrays or JSON lines, as the Management Activity
     /// API returns them).
     ImportJson(import_cmd::ImportJsonArgs),
+    /// Import Purview audit exports (CSV from the portal's audit search or from
+    /// Search-UnifiedAuditLog); Dynamics 365 records only unless --all-workloads.
+    ImportPurview(import_cmd::ImportPurviewArgs),
+    /// Import an on-premises AuditBase export (with its attribute metadata) as field history.
+    ImportAuditbase(import_cmd::ImportAuditBaseArgs),
     /// Search the archive with filters; newest first, a page at a time.
     Search(archive_cmds::SearchArgs),
     /// Timeline of one Dataverse record: every read, appearance in a RetrieveMultiple result,
@@ -87,6 +94,16 @@ enum Command {
     Emulator(emulator_cmd::EmulatorArgs),
     /// Write an example configuration file, or check one.
     Config(config_cmd::ConfigArgs),
+    /// Classic Dataverse audit: `dataverse sync` copies the audit table of the configured
+    /// environments (old and new values) into the archive; `dataverse check` signs in and shows
+    /// each environment's audit settings.
+    Dataverse(dataverse_cmd::DataverseArgs),
+    /// Field history of one Dataverse record: every audited change with old -> new value, who
+    /// and when (from `dataverse sync` or `import-auditbase`).
+    History(history_cmd::HistoryArgs),
+    /// The Web API request that would put a record's audited columns back as they were at a
+    /// point in time (printed for review, never sent).
+    RestorePlan(history_cmd::RestorePlanArgs),
     /// Start, stop or list the Management Activity API subscriptions of the configured tenants.
     Subscribe(subscribe_cmd::SubscribeArgs),
     /// Collect activity from the configured tenants into the archive (`--once`: catch up and
@@ -131,6 +148,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Subscribe(args) => subscribe_cmd::run(args, config).await,
         Command::Collect(args) => collect_cmd::run(args, config, &location()?).await,
         Command::Status(args) => status_cmd::run(args, config, &location()?).await,
+        Command::Dataverse(args) => dataverse_cmd::run(args, config, &location()?).await,
         Command::User(args) if args.is_account_command() => {
             account_cmds::user(args, &location()?).await
         }
@@ -142,12 +160,32 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             opened.close().await?;
             Ok(status)
         }
+        Command::ImportPurview(args) => {
+            let opened = location()?.open().await?;
+            let status = import_cmd::run_purview(opened.archive().as_ref(), args).await?;
+            opened.close().await?;
+            Ok(status)
+        }
+        Command::ImportAuditbase(args) => {
+            let opened = location()?.open().await?;
+            let status = import_cmd::run_auditbase(opened.changes().as_ref(), args).await?;
+            opened.close().await?;
+            Ok(status)
+        }
         Command::Verify(args) => {
-            let archive = location()?.open_for_queries().await?;
+            let archive = location()?.open_for_queries().await?.archive();
             archive_cmds::verify(archive.as_ref(), args).await
         }
+        Command::History(args) => {
+            let changes = location()?.open_for_queries().await?.changes();
+            history_cmd::history(changes.as_ref(), args).await
+        }
+        Command::RestorePlan(args) => {
+            let changes = location()?.open_for_queries().await?.changes();
+            history_cmd::restore_plan(changes.as_ref(), args).await
+        }
         command => {
-            let archive = location()?.open_for_queries().await?;
+            let archive = location()?.open_for_queries().await?.archive();
             let archive = archive.as_ref();
             match command {
                 Command::Search(args) => archive_cmds::search(archive, args).await?,
@@ -162,7 +200,12 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 Command::Emulator(_)
                 | Command::Demo(_)
                 | Command::ImportJson(_)
+                | Command::ImportPurview(_)
+                | Command::ImportAuditbase(_)
                 | Command::Verify(_)
+                | Command::History(_)
+                | Command::Dataverse(_)
+                | Command::RestorePlan(_)
                 | Command::Config(_)
                 | Command::Subscribe(_)
                 | Command::Collect(_)

@@ -146,6 +146,32 @@ pub(crate) async fn run(
         });
         Some((collector, stop, task))
     };
+    // Classic Dataverse audit of every configured environment, synced at its interval.
+    let dataverse_stop = tokio_util::sync::CancellationToken::new();
+    let mut dataverse_syncs = Vec::new();
+    for environment in &settings.dataverse {
+        let client = crate::dataverse_cmd::client_for(&settings, environment)?;
+        let options = crate::dataverse_cmd::sync_options(environment);
+        let (archive, changes) = (opened.archive(), opened.changes());
+        let (interval, stop) = (environment.interval, dataverse_stop.clone());
+        eprintln!(
+            "syncing the Dataverse audit of {} every {}",
+            client.environment(),
+            settings::format_duration(chrono::Duration::from_std(interval).unwrap_or_default())
+        );
+        dataverse_syncs.push(tokio::spawn(async move {
+            dataverse::sync::sync_every(
+                &client,
+                archive.as_ref(),
+                changes.as_ref(),
+                &options,
+                interval,
+                &stop,
+                &mut |_| {},
+            )
+            .await;
+        }));
+    }
     let hooks = collection
         .as_ref()
         .map(|(collector, _, _)| crate::collection_hooks::hooks(collector))
@@ -161,6 +187,12 @@ pub(crate) async fn run(
         }
     );
     server::serve(listener, state, stop_signal()).await.context("the server stopped")?;
+    dataverse_stop.cancel();
+    for sync in dataverse_syncs {
+        if let Err(error) = sync.await {
+            eprintln!("a Dataverse sync stopped abnormally: {error}");
+        }
+    }
     if let Some((_, stop, task)) = collection {
         stop.cancel();
         match task.await {

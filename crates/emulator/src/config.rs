@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::activity::ActivityProfile;
 use crate::content_type::ContentType;
+use crate::dataverse::DataverseConfig;
 use crate::durations::{chrono_text, std_text};
 use crate::faults::Faults;
 use crate::listing::ListingRules;
@@ -65,6 +66,8 @@ pub struct EmulatorConfig {
     pub webhooks: WebhookDelivery,
     /// The faults in force at start; switchable at run time.
     pub faults: Faults,
+    /// The emulated Dataverse environment (classic audit via the Web API).
+    pub dataverse: DataverseConfig,
 }
 
 /// One emulated Entra ID tenant with unified audit logging.
@@ -219,6 +222,7 @@ impl Default for EmulatorConfig {
             subscriptions: SubscriptionRules::default(),
             webhooks: WebhookDelivery::default(),
             faults: Faults::default(),
+            dataverse: DataverseConfig::default(),
         }
     }
 }
@@ -339,6 +343,10 @@ pub enum ConfigError {
 /// require_https_webhooks = false
 /// [faults]
 /// page_size = 3
+/// [dataverse]               # the Dataverse environment (classic audit)
+/// listen = "127.0.0.1:8082"
+/// storage_delay = "2m"
+/// limits = { requests_per_window = 6000, window = "300s", concurrent_requests = 52 }
 /// [[tenants]]
 /// tenant_id = "41463f53-8812-40f4-890f-865bf6e35190"
 /// domain = "contoso.onmicrosoft.com"
@@ -378,6 +386,7 @@ struct TomlConfig {
     subscriptions: SubscriptionRules,
     webhooks: WebhookDelivery,
     faults: Faults,
+    dataverse: DataverseConfig,
     tenants: Vec<TomlTenant>,
 }
 
@@ -448,6 +457,7 @@ impl Default for TomlConfig {
             subscriptions: base.subscriptions,
             webhooks: base.webhooks,
             faults: base.faults,
+            dataverse: base.dataverse,
             tenants: Vec::new(),
         }
     }
@@ -516,6 +526,7 @@ fn from_toml(text: &str, base_dir: &Path) -> Result<EmulatorConfig, ConfigError>
         subscriptions: file.subscriptions,
         webhooks: file.webhooks,
         faults: file.faults,
+        dataverse: file.dataverse,
         ..base
     })
 }

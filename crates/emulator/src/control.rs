@@ -1,6 +1,7 @@
 //! The emulator's own control endpoints on the API listener (not part of Microsoft's API):
 //! `GET|PUT /_emulator/faults`, `POST /_emulator/revoke-tokens`, `GET /_emulator/clock`,
-//! `POST /_emulator/clock/advance?seconds=N` (ManualClock only), `GET /_emulator/stats`.
+//! `POST /_emulator/clock/advance?seconds=N` (ManualClock only), `GET /_emulator/stats`,
+//! `GET /_emulator/dataverse` (the Dataverse environment URL, identity and visible row count).
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ pub(crate) fn routes() -> Router<Arc<EmulatorState>> {
         .route("/_emulator/clock", get(clock_now))
         .route("/_emulator/clock/advance", post(advance_clock))
         .route("/_emulator/stats", get(stats))
+        .route("/_emulator/dataverse", get(dataverse))
 }
 
 async fn get_faults(State(state): State<Arc<EmulatorState>>) -> Json<Faults> {
@@ -72,4 +74,21 @@ async fn advance_clock(
 
 async fn stats(State(state): State<Arc<EmulatorState>>) -> Json<crate::stats::Stats> {
     Json(lock(&state.stats).clone())
+}
+
+async fn dataverse(State(state): State<Arc<EmulatorState>>) -> Response {
+    let Some(env) = &state.dataverse else {
+        let body = json!({ "error": "no Dataverse environment: the configuration has no tenant" });
+        return (StatusCode::NOT_FOUND, Json(body)).into_response();
+    };
+    let info = env.history.environment();
+    Json(json!({
+        "environment_url": env.base.as_str(),
+        "tenant_id": info.tenant_id,
+        "organization_id": info.organization_id,
+        "organization_name": info.name,
+        "plays_instance_url": info.instance_url,
+        "visible_audit_rows": env.history.visible_rows_at(state.now()).len(),
+    }))
+    .into_response()
 }

@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::dataverse::DataverseFaults;
 use crate::durations::chrono_text;
 
 /// The faults in force. `Faults::default()` is a healthy service.
@@ -48,6 +49,8 @@ pub struct Faults {
     /// Write `/api/v1/` instead of `/api/v1.0/` into next-page URLs (as the documentation's
     /// sample does); both are served.
     pub next_page_path_v1: bool,
+    /// Faults of the emulated Dataverse environment.
+    pub dataverse: DataverseFaults,
 }
 
 impl Default for Faults {
@@ -67,6 +70,7 @@ impl Default for Faults {
             page_size: None,
             next_page_header: "NextPageUri".to_owned(),
             next_page_path_v1: false,
+            dataverse: DataverseFaults::default(),
         }
     }
 }
@@ -135,6 +139,11 @@ impl FaultBook {
 
     pub(crate) fn faults(&self) -> &Faults {
         &self.faults
+    }
+
+    /// The Dataverse section, for consuming its "next N" counters.
+    pub(crate) fn dataverse_mut(&mut self) -> &mut DataverseFaults {
+        &mut self.faults.dataverse
     }
 
     /// Replaces the faults and restarts the request counter.

@@ -1,10 +1,11 @@
 //! A faithful local stand-in for Microsoft Entra ID and the Office 365 Management Activity API,
 //! serving realistic, deterministic Dynamics 365 activity with switchable faults.
 //!
-//! Two listeners on loopback: one plays `login.microsoftonline.com` (token endpoints v1 and v2),
-//! the other plays `manage.office.com` (the Management Activity API under `/api/v1.0/{tenant}/
-//! activity/feed/...`) plus the emulator's own control endpoints under `/_emulator/...`.
-//! Everything a test needs is reachable through [`RunningEmulator`].
+//! Three listeners on loopback: one plays `login.microsoftonline.com` (token endpoints v1 and v2),
+//! one plays `manage.office.com` (the Management Activity API under `/api/v1.0/{tenant}/
+//! activity/feed/...`) plus the emulator's own control endpoints under `/_emulator/...`, and one
+//! plays a Dataverse environment (`https://{org}.crm.dynamics.com/`, classic audit via the Web
+//! API, see [`dataverse`]). Everything a test needs is reachable through [`RunningEmulator`].
 //!
 //! Blobs are never stored: time is cut into slots of `blob_interval`, and each slot's blob is
 //! recomputed from the seed when listed or fetched (see `schedule` and `blob_body`).
@@ -33,6 +34,7 @@ mod config;
 mod content_id;
 mod content_type;
 mod control;
+pub mod dataverse;
 mod deterministic;
 mod durations;
 mod entra;
@@ -67,7 +69,7 @@ pub use content_type::ContentType;
 pub use faults::{Faults, Throttle};
 pub use listing::{ListingRules, OmittedWindow, WindowErrorCode};
 pub use source::ActivitySource;
-pub use stats::{Operation, OperationStats, Stats};
+pub use stats::{DataverseStats, Operation, OperationStats, Stats};
 
 use crate::state::{EmulatorState, lock};
 
@@ -77,7 +79,8 @@ pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
     start_on(config, loopback, loopback).await
 }
 
-/// Starts the emulator on chosen addresses (the standalone runner).
+/// Starts the emulator on chosen addresses (the standalone runner). The Dataverse environment
+/// listens on `config.dataverse.listen` (default `127.0.0.1:0`).
 pub async fn start_on(
     config: EmulatorConfig,
     login_addr: SocketAddr,
@@ -85,19 +88,29 @@ pub async fn start_on(
 ) -> std::io::Result<RunningEmulator> {
     let login_listener = TcpListener::bind(login_addr).await?;
     let api_listener = TcpListener::bind(api_addr).await?;
+    let dataverse_listener = TcpListener::bind(config.dataverse.listen).await?;
     let login_base = base_url(login_listener.local_addr()?)?;
     let api_base = base_url(api_listener.local_addr()?)?;
-    let state = Arc::new(EmulatorState::new(config, login_base.clone(), api_base.clone())?);
+    let dataverse_base = base_url(dataverse_listener.local_addr()?)?;
+    let history = dataverse::AuditHistory::new(&config).map(Arc::new);
+    let mut state = EmulatorState::new(config, login_base.clone(), api_base.clone())?;
+    if let Some(history) = &history {
+        state
+            .attach_dataverse(dataverse::Environment::new(dataverse_base.clone(), history.clone()));
+    }
+    let state = Arc::new(state);
     let (shutdown, signal) = watch::channel(false);
 
     let login_app = Router::new().merge(entra::router(state.clone()));
     let api_app = control::routes().fallback(feed::dispatch).with_state(state.clone());
+    let dataverse_app = Router::new().fallback(dataverse::dispatch).with_state(state.clone());
     let tasks = vec![
         tokio::spawn(serve(login_listener, login_app, signal.clone())),
         tokio::spawn(serve(api_listener, api_app, signal.clone())),
+        tokio::spawn(serve(dataverse_listener, dataverse_app, signal.clone())),
         tokio::spawn(webhook::run_notifier(state.clone(), signal)),
     ];
-    Ok(RunningEmulator { login_base, api_base, state, shutdown, tasks })
+    Ok(RunningEmulator { login_base, api_base, dataverse_base, history, state, shutdown, tasks })
 }
 
 fn base_url(addr: SocketAddr) -> std::io::Result<Url> {
@@ -125,6 +138,8 @@ async fn serve(listener: TcpListener, app: Router, mut signal: watch::Receiver<b
 pub struct RunningEmulator {
     login_base: Url,
     api_base: Url,
+    dataverse_base: Url,
+    history: Option<Arc<dataverse::AuditHistory>>,
     state: Arc<EmulatorState>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -141,6 +156,19 @@ impl RunningEmulator {
     /// `https://manage.office.com/`). Also accepted as token `resource`.
     pub fn api_base(&self) -> Url {
         self.api_base.clone()
+    }
+
+    /// The Dataverse environment URL, e.g. `http://127.0.0.1:41236/` (use in place of
+    /// `https://contoso.crm.dynamics.com/`). Tokens for it: `resource` = this URL (v1) or
+    /// `scope` = `{this URL}.default` (v2), with or without the trailing slash.
+    pub fn dataverse_url(&self) -> Url {
+        self.dataverse_base.clone()
+    }
+
+    /// The Dataverse environment's audit history: the ground truth of what `audits` serves
+    /// (`None` when the configuration has no tenant for the environment).
+    pub fn dataverse_history(&self) -> Option<Arc<dataverse::AuditHistory>> {
+        self.history.clone()
     }
 
     /// `{login_base}/{tenant}/oauth2/token`.

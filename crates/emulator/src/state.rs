@@ -77,6 +77,8 @@ pub(crate) struct EmulatorState {
     pub(crate) stats: Mutex<Stats>,
     pub(crate) records: Mutex<RecordCache>,
     pub(crate) http: reqwest::Client,
+    /// The emulated Dataverse environment (attached by `start_on` once its listener is bound).
+    pub(crate) dataverse: Option<crate::dataverse::Environment>,
 }
 
 /// Locks a mutex; a poisoned lock still holds consistent data here (every critical section is
@@ -190,7 +192,17 @@ impl EmulatorState {
             stats: Mutex::new(Stats::default()),
             records: Mutex::new(RecordCache::new(24)),
             http,
+            dataverse: None,
         })
+    }
+
+    /// Attaches the Dataverse environment served at `base` and accepts tokens for it.
+    pub(crate) fn attach_dataverse(&mut self, environment: crate::dataverse::Environment) {
+        let origin = environment.base.origin().ascii_serialization();
+        if !self.accepted_resources.iter().any(|r| r.eq_ignore_ascii_case(&origin)) {
+            self.accepted_resources.push(origin);
+        }
+        self.dataverse = Some(environment);
     }
 
     pub(crate) fn now(&self) -> DateTime<Utc> {

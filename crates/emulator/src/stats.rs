@@ -72,6 +72,44 @@ pub struct Stats {
     pub notified_blobs: u64,
     /// Injected faults by kind: `AF429`, `AF50000`, `expired_blob`, `malformed_blob`.
     pub faults_injected: BTreeMap<String, u64>,
+    /// The Dataverse environment's load and refusals.
+    #[serde(default)]
+    pub dataverse: DataverseStats,
+}
+
+/// What the Dataverse environment saw: requests per operation, load and refusals, so tests can
+/// assert a client stays under the service protection limits.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DataverseStats {
+    /// Every request that reached the environment (any path, refused or not).
+    pub requests: u64,
+    /// `GET audits` requests (pages), refused ones included.
+    pub audit_pages: u64,
+    /// `RetrieveAuditDetails` requests, refused ones included.
+    pub audit_details: u64,
+    /// `GET organizations` requests.
+    pub organizations: u64,
+    /// `WhoAmI` requests.
+    pub who_am_i: u64,
+    /// Most requests in flight at once (per user, the largest seen).
+    pub peak_concurrency: u64,
+    /// 429 answers, all causes.
+    pub throttled: u64,
+    /// 429 because the per-user request count over the window was exceeded (`0x80072322`).
+    pub throttled_request_limit: u64,
+    /// 429 because of too many concurrent requests (`0x80072326`).
+    pub throttled_concurrency: u64,
+    /// 429 forced by `DataverseFaults::throttle_next`.
+    pub throttled_forced: u64,
+    /// 401 answers (missing, expired, revoked or wrong-audience tokens).
+    pub unauthorized: u64,
+    /// Injected 500s (`server_error_next`, `next_link_failures`).
+    pub server_errors_injected: u64,
+    /// Truncated detail bodies served.
+    pub malformed_details: u64,
+    /// 400 answers (bad query, edited next link, `$skip`, ...).
+    pub bad_requests: u64,
 }
 
 impl Stats {

@@ -1,8 +1,11 @@
 //! File imports into the archive. Every import streams its input (memory stays flat however large
 //! the file), quarantines what does not parse with its bytes and location, and reports a summary.
 
+pub mod auditbase;
+pub mod csv_rows;
 pub mod json;
 pub mod json_items;
+pub mod purview;
 
 use std::path::{Path, PathBuf};
 
@@ -35,6 +38,16 @@ pub enum ImportError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{} holds no files to import (looked for *.json, *.jsonl, *.ndjson)", path.display())]
     NothingToImport { path: PathBuf },
+    #[error("{} holds no files to import (looked for *.csv)", path.display())]
+    NoCsvFiles { path: PathBuf },
+    #[error(
+        "{} is not a Purview audit export: its header has no AuditData column (found {header:?}); \
+         export the audit search from Purview or use Search-UnifiedAuditLog | Export-Csv",
+        path.display()
+    )]
+    NotPurviewCsv { path: PathBuf, header: String },
+    #[error("{} is not {what}: {problem}", path.display())]
+    WrongCsv { path: PathBuf, what: &'static str, problem: String },
     #[error(transparent)]
     Archive(#[from] archive::ArchiveError),
 }

@@ -28,6 +28,7 @@
 pub mod access_log;
 pub mod accounts;
 pub mod api;
+pub mod changes;
 pub mod charts;
 pub mod error;
 pub mod exports;

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use archive::{AccessStore, Archive, BlobQueue, SqlConsole, SqlLimits};
+use archive::{AccessStore, Archive, BlobQueue, ChangeStore, SqlConsole, SqlLimits};
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
@@ -18,11 +18,12 @@ use uuid::Uuid;
 use crate::sign_in::SignInLimiter;
 
 /// Everything the server stores and reads: an archive backend that also keeps the accounts and
-/// the access log, answers the read-only SQL console and holds the blob queue. Every archive
-/// backend implementing the four traits is one.
-pub trait Backend: Archive + AccessStore + SqlConsole + BlobQueue {}
+/// the access log, answers the read-only SQL console, holds the blob queue and keeps the
+/// Dataverse field history (audit changes). Every archive backend implementing the five traits
+/// is one.
+pub trait Backend: Archive + AccessStore + SqlConsole + BlobQueue + ChangeStore {}
 
-impl<T: Archive + AccessStore + SqlConsole + BlobQueue + ?Sized> Backend for T {}
+impl<T: Archive + AccessStore + SqlConsole + BlobQueue + ChangeStore + ?Sized> Backend for T {}
 
 /// How the server behaves. [`ServerSettings::default`] suits `d365audit serve` on a laptop.
 #[derive(Debug, Clone)]

@@ -1,13 +1,14 @@
 //! Integration tests of the PostgreSQL archive against a real server: the shared behaviour
 //! suites (records; blob queue, access store and SQL console), tampering that verification must
 //! name, replicas ingesting and sharing the blob queue at once, the SQL console's defences,
-//! monthly partitions, migrations and connection handling.
+//! monthly partitions, migrations and connection handling, and Dataverse audit changes.
 //!
 //! The server comes from `D365AUDIT_TEST_POSTGRES` (e.g.
 //! `postgres://postgres@127.0.0.1:5432/postgres`, a user allowed to create databases). Each
 //! test creates its own database with a random name and drops it at the end, also when the test
 //! fails. Without the variable every test prints that it is skipped and passes.
 
+mod changes;
 mod compression;
 mod concurrency;
 mod connections;

@@ -129,13 +129,13 @@ async fn an_archive_of_schema_version_1_upgrades_and_keeps_its_records() {
     let first = open(&db).await;
     first.ingest(batch(&records(1, 10))).await.expect("ingest");
     first.close();
-    // Back to what schema version 1 was: no queue or access tables.
+    // Back to what schema version 1 was: no queue, access or change tables.
     db.connect()
         .await
         .batch_execute(
             "DROP TABLE d365audit.blob_queue, d365audit.blob_streams, d365audit.sessions, d365audit.api_tokens, \
-               d365audit.access_log, d365audit.accounts; \
-             DELETE FROM d365audit.schema_migrations WHERE version = 2;",
+               d365audit.access_log, d365audit.accounts, d365audit.changes, d365audit.change_totals; \
+             DELETE FROM d365audit.schema_migrations WHERE version >= 2;",
         )
         .await
         .expect("downgrade");

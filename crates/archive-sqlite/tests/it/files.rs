@@ -20,7 +20,7 @@ async fn open_creates_a_missing_file_with_the_current_schema() {
     let conn = Connection::open(&path).expect("open");
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("mode");
-    assert_eq!((version, mode.as_str()), (2, "wal"));
+    assert_eq!((version, mode.as_str()), (3, "wal"));
 }
 
 #[tokio::test]

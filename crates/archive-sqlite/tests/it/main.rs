@@ -1,7 +1,9 @@
 //! Integration tests of the SQLite archive on real files in temporary folders: the shared
 //! behaviour suite, tampering that verification must name, reopening, migrations, read-only
-//! handles and rollback of a failed batch; the blob queue, access store and SQL console (`ops`).
+//! handles and rollback of a failed batch; the blob queue, access store and SQL console (`ops`);
+//! Dataverse audit changes (`changes`).
 
+mod changes;
 mod files;
 mod ops;
 mod suite;

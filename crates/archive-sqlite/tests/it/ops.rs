@@ -328,7 +328,9 @@ async fn a_version_one_archive_is_migrated() {
         let conn = Connection::open(&path).expect("open");
         conn.execute_batch(
             "DROP TABLE blobs; DROP TABLE blob_counts; DROP TABLE accounts; DROP TABLE sessions; \
-             DROP TABLE api_tokens; DROP TABLE access_log; PRAGMA user_version = 1;",
+             DROP TABLE api_tokens; DROP TABLE access_log; DROP TABLE changes; \
+             DROP TABLE change_fields; ALTER TABLE totals DROP COLUMN changes; \
+             PRAGMA user_version = 1;",
         )
         .expect("back to version 1");
     }
@@ -351,7 +353,7 @@ async fn a_version_one_archive_is_migrated() {
     archive.create_account(account, at(0)).await.expect("an account");
     let conn = Connection::open(&path).expect("open");
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }
 
 // ---------------------------------------------------------------------------------------------

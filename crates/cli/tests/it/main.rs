@@ -6,5 +6,6 @@
 mod archive_commands;
 mod collect_commands;
 mod demo_command;
+mod import_commands;
 mod serve_commands;
 mod support;

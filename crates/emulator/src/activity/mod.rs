@@ -24,6 +24,14 @@ mod world;
 #[cfg(test)]
 mod tests;
 
+/// What the Dataverse audit generator (`crate::dataverse`) reuses of this world: the world model
+/// (organizations, users, tables, row ids and names, working sessions) and its randomness.
+pub(crate) mod shared {
+    pub(crate) use super::catalog::{CITIES, FIRST_NAMES, LAST_NAMES};
+    pub(crate) use super::randomness::{mix, poisson, slot_rng};
+    pub(crate) use super::world::{World, dataverse_guid};
+}
+
 pub use catalog::EntityKind;
 pub use world::{Entity, Organization, User, UserKind};
 
@@ -196,6 +204,11 @@ impl TenantWorld {
             }
         }
         emitter.out
+    }
+
+    /// The world model behind the records (for the Dataverse audit generator).
+    pub(crate) fn model(&self) -> &World {
+        &self.world
     }
 
     /// The organizations (environments) of the tenant.

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod api;
+mod dataverse;
 mod expiry;
 mod faults;
 mod paging;

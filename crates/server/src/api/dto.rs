@@ -428,3 +428,377 @@ pub struct SearchRequest {
     pub after: Option<String>,
     pub order: Option<String>,
 }
+
+/// A choice value with its label (`{"value": 2, "label": "Update"}`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ChoiceDto {
+    pub value: i32,
+    pub label: String,
+}
+
+/// Who made a change.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeUserDto {
+    /// `_userid_value`: the system user id.
+    pub id: Option<Uuid>,
+    /// As Dataverse formats it.
+    pub name: Option<String>,
+}
+
+/// A column value: as sent, as shown, and the table a lookup points to.
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnValueDto {
+    pub value: serde_json::Value,
+    pub formatted: Option<String>,
+    pub lookup_table: Option<String>,
+    /// What a person reads (the formatted value, else the value).
+    pub display: String,
+}
+
+impl From<&record::FieldValue> for ColumnValueDto {
+    fn from(v: &record::FieldValue) -> Self {
+        ColumnValueDto {
+            value: v.value.clone(),
+            formatted: v.formatted.clone(),
+            lookup_table: v.lookup_table.clone(),
+            display: v.display(),
+        }
+    }
+}
+
+/// One column's change (`old`/`new` `null`: empty).
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldChangeDto {
+    pub field: String,
+    pub old: Option<ColumnValueDto>,
+    pub new: Option<ColumnValueDto>,
+}
+
+impl From<&record::FieldChange> for FieldChangeDto {
+    fn from(f: &record::FieldChange) -> Self {
+        FieldChangeDto {
+            field: f.field.clone(),
+            old: f.old.as_ref().map(ColumnValueDto::from),
+            new: f.new.as_ref().map(ColumnValueDto::from),
+        }
+    }
+}
+
+/// A Dataverse row referred to by a change (a share's principal, a linked row).
+#[derive(Debug, Clone, Serialize)]
+pub struct EntityRefDto {
+    pub table: String,
+    pub id: Option<Uuid>,
+    pub name: Option<String>,
+}
+
+impl From<&record::EntityRef> for EntityRefDto {
+    fn from(e: &record::EntityRef) -> Self {
+        EntityRefDto { table: e.table.clone(), id: e.id, name: e.name.clone() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ShareDto {
+    pub principal: EntityRefDto,
+    /// `null`: no access before.
+    pub old_privileges: Option<String>,
+    /// `null`: no access after.
+    pub new_privileges: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RelationshipDto {
+    pub name: String,
+    pub targets: Vec<EntityRefDto>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RolePrivilegeDto {
+    pub privilege_id: Uuid,
+    pub depth: String,
+    pub business_unit_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RolePrivilegesDto {
+    pub old: Vec<RolePrivilegeDto>,
+    pub new: Vec<RolePrivilegeDto>,
+    pub invalid_new: Vec<Uuid>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UserAccessDto {
+    pub access_time: Option<DateTime<Utc>>,
+    pub interval_hours: Option<i32>,
+}
+
+/// Where a change came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeSourceDto {
+    /// `dataverse` or `audit_base`.
+    pub kind: &'static str,
+    /// The Dataverse environment's URL.
+    pub environment: Option<String>,
+    /// The AuditBase export file and the row's line.
+    pub file: Option<String>,
+    pub line: Option<u64>,
+}
+
+impl From<&archive::ChangeSource> for ChangeSourceDto {
+    fn from(s: &archive::ChangeSource) -> Self {
+        match s {
+            archive::ChangeSource::Dataverse { environment } => ChangeSourceDto {
+                kind: "dataverse",
+                environment: Some(environment.clone()),
+                file: None,
+                line: None,
+            },
+            archive::ChangeSource::AuditBase { file, line } => ChangeSourceDto {
+                kind: "audit_base",
+                environment: None,
+                file: Some(file.clone()),
+                line: Some(*line),
+            },
+        }
+    }
+}
+
+/// One Dataverse audit change (field history).
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeDto {
+    pub audit_id: Uuid,
+    /// `createdon` (UTC).
+    pub time: DateTime<Utc>,
+    pub action: ChoiceDto,
+    /// `row_event`, `sharing`, `relationship`, `user_access`, `metadata`, `audit_settings`,
+    /// `security_role`, `other`.
+    pub category: &'static str,
+    pub operation: ChoiceDto,
+    /// The audited record's table (`contact`).
+    pub table: String,
+    pub object_id: Option<Uuid>,
+    pub object_name: Option<String>,
+    pub user: ChangeUserDto,
+    pub calling_user_id: Option<Uuid>,
+    pub transaction_id: Option<Uuid>,
+    pub attribute_mask: Vec<u32>,
+    /// `none`, `attributes`, `share`, `relationship`, `role_privileges`, `user_access`,
+    /// `other`: which of the detail members below is filled.
+    pub detail_kind: &'static str,
+    /// Attribute changes: each column's old and new value.
+    pub fields: Vec<FieldChangeDto>,
+    /// Columns deleted from the table since, with their old values.
+    pub deleted_fields: Vec<FieldChangeDto>,
+    /// Columns whose new value could not be shown.
+    pub invalid_new_fields: Vec<String>,
+    pub share: Option<ShareDto>,
+    pub relationship: Option<RelationshipDto>,
+    pub role_privileges: Option<RolePrivilegesDto>,
+    pub user_access: Option<UserAccessDto>,
+    /// The `@odata.type` of a detail this version does not decode.
+    pub other_detail_type: Option<String>,
+    /// The detail in words, as the web UI shows it.
+    pub summary: String,
+    pub source: ChangeSourceDto,
+    pub stored_at: DateTime<Utc>,
+    /// BLAKE3 of the row's bytes followed by the detail's bytes, as received, hex.
+    pub hash: String,
+}
+
+impl From<&archive::StoredChange> for ChangeDto {
+    fn from(s: &archive::StoredChange) -> Self {
+        use record::ChangeDetail;
+        let c = &s.change;
+        let privileges = |list: &[record::RolePrivilege]| {
+            list.iter()
+                .map(|p| RolePrivilegeDto {
+                    privilege_id: p.privilege_id,
+                    depth: p.depth.clone(),
+                    business_unit_id: p.business_unit_id,
+                })
+                .collect()
+        };
+        let mut dto = ChangeDto {
+            audit_id: c.audit_id,
+            time: c.created_on,
+            action: ChoiceDto { value: c.action.0, label: c.action.label() },
+            category: c.category().as_str(),
+            operation: ChoiceDto { value: c.operation.0, label: c.operation.label() },
+            table: c.table.clone(),
+            object_id: c.object_id,
+            object_name: c.object_name.clone(),
+            user: ChangeUserDto { id: c.user_id, name: c.user_name.clone() },
+            calling_user_id: c.calling_user_id,
+            transaction_id: c.transaction_id,
+            attribute_mask: c.attribute_mask.clone(),
+            detail_kind: crate::changes::detail_kind(&c.detail),
+            fields: Vec::new(),
+            deleted_fields: Vec::new(),
+            invalid_new_fields: Vec::new(),
+            share: None,
+            relationship: None,
+            role_privileges: None,
+            user_access: None,
+            other_detail_type: None,
+            summary: crate::changes::summary(c),
+            source: ChangeSourceDto::from(&s.source),
+            stored_at: s.ingested_at,
+            hash: s.hash.clone(),
+        };
+        match &c.detail {
+            ChangeDetail::None => {}
+            ChangeDetail::Attributes { changes, deleted, invalid_new } => {
+                dto.fields = changes.iter().map(FieldChangeDto::from).collect();
+                dto.deleted_fields = deleted.iter().map(FieldChangeDto::from).collect();
+                dto.invalid_new_fields = invalid_new.clone();
+            }
+            ChangeDetail::Share { principal, old_privileges, new_privileges } => {
+                dto.share = Some(ShareDto {
+                    principal: EntityRefDto::from(principal),
+                    old_privileges: old_privileges.clone(),
+                    new_privileges: new_privileges.clone(),
+                });
+            }
+            ChangeDetail::Relationship { relationship, targets } => {
+                dto.relationship = Some(RelationshipDto {
+                    name: relationship.clone(),
+                    targets: targets.iter().map(EntityRefDto::from).collect(),
+                });
+            }
+            ChangeDetail::RolePrivileges { old, new, invalid_new } => {
+                dto.role_privileges = Some(RolePrivilegesDto {
+                    old: privileges(old),
+                    new: privileges(new),
+                    invalid_new: invalid_new.clone(),
+                });
+            }
+            ChangeDetail::UserAccess { access_time, interval_hours } => {
+                dto.user_access = Some(UserAccessDto {
+                    access_time: *access_time,
+                    interval_hours: *interval_hours,
+                });
+            }
+            ChangeDetail::Other { odata_type } => {
+                dto.other_detail_type = Some(odata_type.clone());
+            }
+        }
+        dto
+    }
+}
+
+/// `GET /api/v1/records/{id}/changes`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeList {
+    pub record_id: Uuid,
+    /// The column asked for (`field=`), if any.
+    pub field: Option<String>,
+    /// Oldest first.
+    pub changes: Vec<ChangeDto>,
+}
+
+/// `GET /api/v1/changes/{auditid}`: a change with its bytes as received.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeDetailDto {
+    #[serde(flatten)]
+    pub change: ChangeDto,
+    /// The audit row as received, as text (exact when `raw_row_utf8`).
+    pub raw_row: String,
+    /// Whether the row's bytes are UTF-8 (else `raw_row` replaced invalid bytes).
+    pub raw_row_utf8: bool,
+    /// The exact bytes of the row, base64.
+    pub raw_row_base64: String,
+    /// The `RetrieveAuditDetails` response as received, as text; `null` when none was kept.
+    pub raw_detail: Option<String>,
+    pub raw_detail_base64: Option<String>,
+    /// Whether the stored bytes still give `hash`.
+    pub hash_matches: bool,
+}
+
+impl From<&archive::StoredChange> for ChangeDetailDto {
+    fn from(s: &archive::StoredChange) -> Self {
+        use base64::Engine;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        ChangeDetailDto {
+            change: ChangeDto::from(s),
+            raw_row: String::from_utf8_lossy(&s.raw_row).into_owned(),
+            raw_row_utf8: std::str::from_utf8(&s.raw_row).is_ok(),
+            raw_row_base64: b64(&s.raw_row),
+            raw_detail: s.raw_detail.as_deref().map(|d| String::from_utf8_lossy(d).into_owned()),
+            raw_detail_base64: s.raw_detail.as_deref().map(b64),
+            hash_matches: crate::changes::hash_matches(s),
+        }
+    }
+}
+
+/// The Web API request of a restore plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedRequestDto {
+    /// `PATCH` or `POST`.
+    pub method: &'static str,
+    /// Relative to `{environment}/api/data/v9.2/`.
+    pub path: String,
+    pub body: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One column a restore plan puts back.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoredFieldDto {
+    pub field: String,
+    /// As it was at `at` (`null`: empty).
+    pub restored: Option<ColumnValueDto>,
+    /// After the last audited change (`null`: empty or unknown).
+    pub current: Option<ColumnValueDto>,
+    pub first_changed_by: Option<String>,
+    pub first_changed_on: DateTime<Utc>,
+}
+
+/// `GET /api/v1/records/{id}/restore-plan`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestorePlanDto {
+    pub record_id: Uuid,
+    pub table: String,
+    pub at: DateTime<Utc>,
+    /// `patch`, `recreate`, `already_as_it_was`, `did_not_exist`, `no_history`.
+    pub verdict: &'static str,
+    /// The verdict in one sentence.
+    pub verdict_text: String,
+    /// The request to send (`null` when none is needed or possible).
+    pub request: Option<PlannedRequestDto>,
+    pub fields: Vec<RestoredFieldDto>,
+    pub warnings: Vec<String>,
+    /// Always false: d365audit never sends the request.
+    pub sent: bool,
+    pub note: &'static str,
+}
+
+impl From<&dataverse::restore::RestorePlan> for RestorePlanDto {
+    fn from(p: &dataverse::restore::RestorePlan) -> Self {
+        RestorePlanDto {
+            record_id: p.object_id,
+            table: p.table.clone(),
+            at: p.at,
+            verdict: crate::changes::verdict_name(p.verdict),
+            verdict_text: crate::changes::verdict_text(p),
+            request: p.request.as_ref().map(|r| PlannedRequestDto {
+                method: r.method,
+                path: r.path.clone(),
+                body: r.body.clone(),
+            }),
+            fields: p
+                .fields
+                .iter()
+                .map(|f| RestoredFieldDto {
+                    field: f.field.clone(),
+                    restored: f.restored.as_ref().map(ColumnValueDto::from),
+                    current: f.current.as_ref().map(ColumnValueDto::from),
+                    first_changed_by: f.first_changed_by.clone(),
+                    first_changed_on: f.first_changed_on,
+                })
+                .collect(),
+            warnings: p.warnings.clone(),
+            sent: false,
+            note: crate::changes::NEVER_SENT,
+        }
+    }
+}

@@ -102,6 +102,9 @@ pub fn routes() -> Router<ServerState> {
         .route("/records/count", get(count))
         .route("/records/{id}", get(record))
         .route("/records/{id}/raw", get(record_raw))
+        .route("/records/{id}/changes", get(record_changes))
+        .route("/records/{id}/restore-plan", get(restore_plan))
+        .route("/changes/{id}", get(change))
         .route("/search", post(search_json))
         .route("/timelines/record/{id}", get(record_timeline))
         .route("/timelines/user/{user}", get(user_timeline))
@@ -270,6 +273,92 @@ async fn record_raw(
         response.headers_mut().insert("x-d365audit-blake3", value);
     }
     Ok(response)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct FieldParam {
+    field: String,
+}
+
+/// `GET /api/v1/records/{id}/changes?field=`: the record's field history, oldest first.
+async fn record_changes(
+    State(state): State<ServerState>,
+    ApiUser(principal): ApiUser,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(params): ApiQuery<FieldParam>,
+) -> ApiResult<Json<ChangeList>> {
+    let record_id = parse_guid("record", &id).map_err(Failure::from)?;
+    let field = Some(params.field.trim()).filter(|f| !f.is_empty());
+    let found = crate::changes::record_changes(&state, record_id, field).await?;
+    let mut detail = format!("record:{record_id}");
+    if let Some(field) = field {
+        detail.push_str(&format!(" field:{field}"));
+    }
+    log(
+        &state,
+        &principal,
+        Use { action: "record_changes", detail, rows: Some(found.len() as u64) },
+    )
+    .await?;
+    Ok(Json(ChangeList {
+        record_id,
+        field: field.map(str::to_string),
+        changes: found.iter().map(ChangeDto::from).collect(),
+    }))
+}
+
+/// `GET /api/v1/changes/{auditid}`: one change with its bytes as received.
+async fn change(
+    State(state): State<ServerState>,
+    ApiUser(principal): ApiUser,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<ChangeDetailDto>> {
+    let audit_id = parse_guid("auditid", &id).map_err(Failure::from)?;
+    let stored = crate::changes::one_change(&state, audit_id).await?;
+    log(
+        &state,
+        &principal,
+        Use { action: "change_view", detail: audit_id.to_string(), rows: Some(1) },
+    )
+    .await?;
+    Ok(Json(ChangeDetailDto::from(&stored)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RestoreParams {
+    at: String,
+    entity_set: String,
+}
+
+/// `GET /api/v1/records/{id}/restore-plan?at=&entity_set=`: auditors. Never sent.
+async fn restore_plan(
+    State(state): State<ServerState>,
+    ApiUser(principal): ApiUser,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(params): ApiQuery<RestoreParams>,
+) -> ApiResult<Json<RestorePlanDto>> {
+    require(&principal, Role::Auditor, "Restore plans")?;
+    let record_id = parse_guid("record", &id).map_err(Failure::from)?;
+    let at = crate::changes::parse_at(&params.at, state.now())?;
+    let entity_set = crate::changes::parse_entity_set(&params.entity_set)?;
+    let plan = crate::changes::plan(&state, record_id, at, entity_set).await?;
+    log(
+        &state,
+        &principal,
+        Use {
+            action: "restore_plan",
+            detail: crate::changes::plan_detail(record_id, at, entity_set),
+            rows: Some(plan.fields.len() as u64),
+        },
+    )
+    .await?;
+    let mut dto = RestorePlanDto::from(&plan);
+    for warning in &mut dto.warnings {
+        *warning = warning.replace("pass --entity-set", "pass entity_set=");
+    }
+    Ok(Json(dto))
 }
 
 /// `GET /api/v1/timelines/record/{id}`: oldest first by default.

@@ -106,6 +106,33 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ),
     ep(
         "get",
+        "/api/v1/records/{id}/changes",
+        "Field history of a Dataverse record (by its GUID): every audit change with old and new values, oldest first.",
+        V,
+        &["field"],
+        None,
+        (200, "ChangeList"),
+    ),
+    ep(
+        "get",
+        "/api/v1/changes/{auditid}",
+        "One Dataverse audit change by its auditid, with the audit row and its detail as received and their hash.",
+        V,
+        &[],
+        None,
+        (200, "ChangeDetail"),
+    ),
+    ep(
+        "get",
+        "/api/v1/records/{id}/restore-plan",
+        "The Web API request (PATCH or POST) that would put a Dataverse record's audited columns back as they were at a time. Never sent by d365audit.",
+        AU,
+        &["at", "entity_set"],
+        None,
+        (200, "RestorePlan"),
+    ),
+    ep(
+        "get",
         "/api/v1/timelines/record/{id}",
         "Record timeline: every event about a Dataverse record and every result listing it, oldest first.",
         V,
@@ -273,6 +300,18 @@ fn query_parameters(group: &str) -> Vec<Value> {
             "Older than this RFC 3339 time (the previous page's `next_before`).",
         )],
         "format" => vec![string_param("format", "csv (default), jsonl or raw.")],
+        "field" => vec![string_param(
+            "field",
+            "Only changes of this column (logical name, e.g. telephone1; case-insensitive).",
+        )],
+        "at" => vec![
+            json!({ "name": "at", "in": "query", "required": true, "schema": { "type": "string" },
+            "description": "The point in time to go back to (UTC): 2026-06-01T10:00:00Z, 2026-06-01, 2026-06-01T10:00 or -7d." }),
+        ],
+        "entity_set" => vec![string_param(
+            "entity_set",
+            "The table's EntitySetName when it is not the usual plural (e.g. new_surveies); default: guessed.",
+        )],
         _ => Vec::new(),
     }
 }
@@ -436,6 +475,66 @@ fn schemas() -> Value {
             } } },
             "next_before": nullable_time
         } }));
+    let value = json!({ "type": ["object", "null"], "properties": {
+            "value": { "description": "As sent: string, number or boolean (a lookup's GUID as a string, an option set's number)." },
+            "formatted": nullable_string, "lookup_table": nullable_string,
+            "display": { "type": "string", "description": "What a person reads." }
+        }, "description": "null: empty." });
+    let field_change =
+        json!({ "type": "object", "properties": { "field": string, "old": value, "new": value } });
+    let entity_ref = json!({ "type": "object", "properties": { "table": string, "id": uuid, "name": nullable_string } });
+    let choice = json!({ "type": "object", "properties": { "value": { "type": "integer" }, "label": string } });
+    let privilege = json!({ "type": "object", "properties": { "privilege_id": uuid, "depth": string, "business_unit_id": uuid } });
+    m.insert("Change".into(), json!({ "type": "object", "properties": {
+            "audit_id": uuid, "time": time, "action": choice, "operation": choice,
+            "category": { "type": "string", "enum": ["row_event", "sharing", "relationship", "user_access", "metadata", "audit_settings", "security_role", "other"] },
+            "table": string, "object_id": uuid, "object_name": nullable_string,
+            "user": { "type": "object", "properties": { "id": uuid, "name": nullable_string } },
+            "calling_user_id": uuid, "transaction_id": uuid,
+            "attribute_mask": { "type": "array", "items": { "type": "integer" } },
+            "detail_kind": { "type": "string", "enum": ["none", "attributes", "share", "relationship", "role_privileges", "user_access", "other"] },
+            "fields": { "type": "array", "items": field_change, "description": "Attribute changes: each column's old and new value." },
+            "deleted_fields": { "type": "array", "items": field_change },
+            "invalid_new_fields": { "type": "array", "items": string },
+            "share": { "type": ["object", "null"], "properties": { "principal": entity_ref, "old_privileges": nullable_string, "new_privileges": nullable_string } },
+            "relationship": { "type": ["object", "null"], "properties": { "name": string, "targets": { "type": "array", "items": entity_ref } } },
+            "role_privileges": { "type": ["object", "null"], "properties": { "old": { "type": "array", "items": privilege }, "new": { "type": "array", "items": privilege }, "invalid_new": { "type": "array", "items": uuid } } },
+            "user_access": { "type": ["object", "null"], "properties": { "access_time": nullable_time, "interval_hours": { "type": ["integer", "null"] } } },
+            "other_detail_type": nullable_string,
+            "summary": { "type": "string", "description": "The detail in words." },
+            "source": { "type": "object", "properties": { "kind": { "type": "string", "enum": ["dataverse", "audit_base"] }, "environment": nullable_string, "file": nullable_string, "line": { "type": ["integer", "null"] } } },
+            "stored_at": time,
+            "hash": { "type": "string", "description": "BLAKE3 of the row's bytes followed by the detail's bytes, hex." }
+        } }));
+    m.insert("ChangeList".into(), json!({ "type": "object", "properties": {
+            "record_id": uuid, "field": nullable_string, "changes": { "type": "array", "items": reference("Change") }
+        } }));
+    m.insert(
+        "ChangeDetail".into(),
+        json!({ "allOf": [reference("Change"), { "type": "object", "properties": {
+            "raw_row": { "type": "string", "description": "The audit row as received, as text." },
+            "raw_row_utf8": { "type": "boolean" },
+            "raw_row_base64": { "type": "string", "description": "The row's exact bytes." },
+            "raw_detail": nullable_string, "raw_detail_base64": nullable_string,
+            "hash_matches": { "type": "boolean" }
+        } }] }),
+    );
+    m.insert("RestorePlan".into(), json!({ "type": "object", "properties": {
+            "record_id": uuid, "table": string, "at": time,
+            "verdict": { "type": "string", "enum": ["patch", "recreate", "already_as_it_was", "did_not_exist", "no_history"] },
+            "verdict_text": string,
+            "request": { "type": ["object", "null"], "properties": {
+                "method": { "type": "string", "enum": ["PATCH", "POST"] },
+                "path": { "type": "string", "description": "Relative to {environment}/api/data/v9.2/." },
+                "body": { "type": "object" }
+            } },
+            "fields": { "type": "array", "items": { "type": "object", "properties": {
+                "field": string, "restored": value, "current": value, "first_changed_by": nullable_string, "first_changed_on": time
+            } } },
+            "warnings": { "type": "array", "items": string },
+            "sent": { "type": "boolean", "const": false },
+            "note": string
+        } }));
     Value::Object(m)
 }
 
@@ -451,7 +550,7 @@ pub fn build() -> Value {
         "info": {
             "title": "d365audit",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "The Dynamics 365 audit archive. Authenticate with `Authorization: Bearer <token>` (create one with `d365audit token create` or POST /api/v1/tokens) or a browser session (then send X-CSRF-Token on requests that change something). Roles: viewer (search, timelines, reports, status), auditor (also exports and the SQL console), admin (also accounts and the access log). Every search, timeline, report, export and SQL statement is recorded in the access log. Errors: {\"error\":{\"code\",\"message\"}}."
+            "description": "The Dynamics 365 audit archive. Authenticate with `Authorization: Bearer <token>` (create one with `d365audit token create` or POST /api/v1/tokens) or a browser session (then send X-CSRF-Token on requests that change something). Roles: viewer (search, timelines, Dataverse field history, reports, status), auditor (also exports, restore plans and the SQL console), admin (also accounts and the access log). Every search, timeline, field history, report, export, restore plan and SQL statement is recorded in the access log. Errors: {\"error\":{\"code\",\"message\"}}."
         },
         "servers": [{ "url": "/" }],
         "security": [{ "bearer": [] }, { "session": [] }],

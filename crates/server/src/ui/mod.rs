@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod changes;
 pub mod layout;
 pub mod reports;
 pub mod search;
@@ -40,6 +41,8 @@ pub fn routes() -> Router<ServerState> {
         .route("/records/{id}", get(search::record))
         .route("/export", get(search::export))
         .route("/timeline/record/{id}", get(timelines::record_timeline))
+        .route("/timeline/record/{id}/restore", get(changes::restore_page))
+        .route("/change/{id}", get(changes::change_page))
         .route("/timeline/user", get(timelines::user_timeline))
         .route("/reports", get(reports::index))
         .route("/reports/{slug}", get(reports::show))

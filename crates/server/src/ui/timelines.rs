@@ -1,15 +1,17 @@
 //! Timelines. The record timeline lists every read, appearance in a RetrieveMultiple or export
 //! result, and change of one Dataverse record, oldest first, with who, when and from where; it
-//! prints as a report for a data-subject request or a DPIA. The user timeline shows what one
+//! prints as a report for a data-subject request or a DPIA. Its field history (Dataverse audit
+//! changes, old -> new values) is part of the same time line. The user timeline shows what one
 //! person did, with charts of activity per day and per hour.
 
-use archive::{Dimension, Order, RecordQuery, Role};
+use archive::{Dimension, Order, RecordQuery, Role, StoredChange};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
 
 use crate::access_log::{self, Channel, Use};
+use crate::changes;
 use crate::charts::{self, Bar, number};
 use crate::error::{Failure, PageError};
 use crate::principal::{UiUser, url_encode};
@@ -27,7 +29,36 @@ pub struct TimelineView {
     n: u64,
 }
 
-/// `GET /timeline/record/{id}`.
+/// One line of the record timeline: an activity record or an audit change.
+enum Line<'a> {
+    Activity(&'a archive::RecordSummary),
+    Change(&'a StoredChange),
+}
+
+/// Activity rows and changes (both oldest first) in one time line; at equal times the activity
+/// record comes first.
+fn interleave<'a>(
+    rows: &'a [archive::RecordSummary],
+    changes: &[&'a StoredChange],
+) -> Vec<Line<'a>> {
+    let mut lines = Vec::with_capacity(rows.len() + changes.len());
+    let mut pending = changes.iter().peekable();
+    for row in rows {
+        while let Some(change) = pending.next_if(|c| c.change.created_on < row.time) {
+            lines.push(Line::Change(change));
+        }
+        lines.push(Line::Activity(row));
+    }
+    lines.extend(pending.map(|c| Line::Change(c)));
+    lines
+}
+
+/// `GET /timeline/record/{id}`: the record's activity records and its field history (audit
+/// changes) in one time line, oldest first.
+///
+/// The activity list is keyset-paged; each page shows the changes of its time range (see
+/// [`crate::changes::on_page`]). The timeline's filters narrow the changes too (see
+/// [`crate::changes::matches`]); `field=telephone1` tells one column's story.
 pub async fn record_timeline(
     State(state): State<ServerState>,
     UiUser(principal): UiUser,
@@ -46,13 +77,31 @@ pub async fn record_timeline(
     let mut page_request = paging.to_page(limit, Order::OldestFirst)?;
     page_request.limit = page_request.limit.min(limit);
     let backend = state.backend();
-    let (found, by_access, by_user) = tokio::try_join!(
+    let (found, by_access, by_user, history) = tokio::try_join!(
         backend.search(&query, &page_request),
         backend.aggregate(&query, Dimension::Access, 10),
         backend.aggregate(&query, Dimension::User, 10),
+        backend.record_changes(record_id, None),
     )
     .map_err(|e| Failure::archive("reading the record timeline", e))?;
-    let total: u64 = by_access.iter().map(|b| b.count).sum();
+    // The field panel counts the columns of every change in the period and other filters;
+    // the time line shows those of the chosen column, when one is chosen.
+    let unfielded = RecordQuery { field: None, ..query.clone() };
+    let in_scope: Vec<StoredChange> = history
+        .iter()
+        .filter(|c| changes::matches(&c.change, &c.source, &unfielded))
+        .cloned()
+        .collect();
+    let chosen: Vec<StoredChange> = in_scope
+        .iter()
+        .filter(|c| changes::matches(&c.change, &c.source, &query))
+        .cloned()
+        .collect();
+    let shown_changes = changes::on_page(&chosen, page_request.after.as_ref(), found.next.as_ref());
+    let field_counts = changes::field_counts(&in_scope);
+    let activity_total: u64 = by_access.iter().map(|b| b.count).sum();
+    let change_total = chosen.len() as u64;
+    let total = activity_total + change_total;
     access_log::record(
         &state,
         &principal,
@@ -60,7 +109,7 @@ pub async fn record_timeline(
         Use {
             action: "record_timeline",
             detail: query_line(&query),
-            rows: Some(found.rows.len() as u64),
+            rows: Some((found.rows.len() + shown_changes.len()) as u64),
         },
     )
     .await?;
@@ -68,12 +117,14 @@ pub async fn record_timeline(
     let subject =
         found.rows.iter().find(|r| r.via == Some(archive::Via::Entity)).or(found.rows.first());
     let entity = subject
-        .and_then(|r| if r.via == Some(archive::Via::Entity) { r.entity.clone() } else { None });
+        .and_then(|r| if r.via == Some(archive::Via::Entity) { r.entity.clone() } else { None })
+        .or_else(|| history.first().map(|c| c.change.table.clone()));
     let name = found
         .rows
         .iter()
         .filter(|r| r.via == Some(archive::Via::Entity))
-        .find_map(|r| r.primary_field_value.clone());
+        .find_map(|r| r.primary_field_value.clone())
+        .or_else(|| history.iter().rev().find_map(|c| c.change.object_name.clone()));
     let mut other = filters.clone();
     other.record.clear();
     let params = filter_params_url(&other);
@@ -87,6 +138,11 @@ pub async fn record_timeline(
             parts.push(extra);
         }
         if parts.is_empty() { base.clone() } else { format!("{base}?{}", parts.join("&")) }
+    };
+    let field_link = |field: &str| {
+        let narrowed = FilterParams { field: field.to_string(), ..other.clone() };
+        let params = filter_params_url(&narrowed);
+        if params.is_empty() { base.clone() } else { format!("{base}?{params}") }
     };
     let export_params =
         format!("record={record_id}{}{params}", if params.is_empty() { "" } else { "&" });
@@ -103,6 +159,12 @@ pub async fn record_timeline(
     };
     let title =
         format!("Record timeline: {}", name.clone().unwrap_or_else(|| record_id.to_string()));
+    let lines = interleave(&found.rows, &shown_changes);
+    let paged = activity_total > found.rows.len() as u64;
+    let chosen_field = query.field.as_ref().map(|f| match &f.value {
+        Some(value) => format!("{}={value}", f.name),
+        None => f.name.clone(),
+    });
     let body = html! {
         h1 #timeline-title { "Record timeline" }
         div.panel #report-header {
@@ -111,12 +173,20 @@ pub async fn record_timeline(
                 @if let Some(entity) = &entity { tr { th { "Table" } td { (entity) } } }
                 @if let Some(name) = &name { tr { th { "Name" } td #record-name { (name) } } }
                 tr { th { "Period" } td { (period) } }
-                tr { th { "Events" } td #event-count { (number(total)) " in total" @if total > found.rows.len() as u64 { "; rows " (number(shown_first)) "–" (number(shown_last)) " shown" } } }
+                @if let Some(field) = &chosen_field { tr { th { "Column" } td #chosen-field { (field) } } }
+                tr { th { "Events" } td #event-count {
+                    (number(total)) " in total"
+                    @if !history.is_empty() { ": " span #activity-count { (number(activity_total)) } " activity records and " span #change-count { (number(change_total)) } " field changes" }
+                    @if paged { "; activity rows " (number(shown_first)) "–" (number(shown_last)) " shown with the " (number(shown_changes.len() as u64)) " field changes of their time range" }
+                } }
                 tr { th { "Prepared" } td { (time(now)) " UTC by " (principal.account.display_name) " (" (principal.account.username) ") from the d365audit archive" } }
             }
             p.small.muted {
                 "Every event is an activity record kept exactly as Microsoft delivered it, with its BLAKE3 hash, in a sealed batch of the archive's hash chain. "
                 "\"Listed in results\" means the record was among the rows a RetrieveMultiple (a grid, a view, a search) or an export returned to the user."
+                @if !history.is_empty() {
+                    " \"Field history\" rows are Dataverse audit changes (old -> new values), each kept with the audit row and its detail exactly as received and their hash."
+                }
             }
         }
         div.actions.no-print {
@@ -131,39 +201,86 @@ pub async fn record_timeline(
                 a.button.secondary href=(format!("/export?format=raw&{export_params}")) { "Export as received" }
             }
         }
-        @if total > 0 {
+        @if activity_total > 0 || !field_counts.is_empty() {
             div.grid2 {
-                div {
-                    h2 { "By kind of access" }
-                    table {
-                        @for b in &by_access { tr { td { (layout::access_badge(&b.key)) } td.num { (number(b.count)) } } }
+                @if activity_total > 0 {
+                    div {
+                        h2 { "By kind of access" }
+                        table {
+                            @for b in &by_access { tr { td { (layout::access_badge(&b.key)) } td.num { (number(b.count)) } } }
+                        }
+                    }
+                    div {
+                        h2 { "Who" }
+                        table #who-accessed {
+                            @for b in &by_user { tr { td { a href=(layout::user_link(&b.key)) { (b.key) } } td.num { (number(b.count)) } } }
+                        }
                     }
                 }
-                div {
-                    h2 { "Who" }
-                    table #who-accessed {
-                        @for b in &by_user { tr { td { a href=(layout::user_link(&b.key)) { (b.key) } } td.num { (number(b.count)) } } }
+                @if !field_counts.is_empty() {
+                    div #field-history {
+                        h2 { "Field history" }
+                        table #field-counts {
+                            thead { tr { th { "Column" } th.num { "Changes" } } }
+                            tbody {
+                                @for (field, count) in &field_counts {
+                                    tr class=[(query.field.as_ref().is_some_and(|f| f.name.eq_ignore_ascii_case(field))).then_some("highlight")] {
+                                        td.mono { a.no-print href=(field_link(field)) { (field) } span.print-only { (field) } }
+                                        td.num { (number(*count)) }
+                                    }
+                                }
+                            }
+                        }
+                        @if chosen_field.is_some() {
+                            p.no-print { a #all-fields href=(field_link("")) { "All columns" } }
+                        }
                     }
                 }
             }
         }
+        @if !history.is_empty() && !printable {
+            form.filters.panel.no-print #field-form method="get" action=(base) {
+                @for (key, value) in hidden_filters(&other) {
+                    input type="hidden" name=(key) value=(value);
+                }
+                div {
+                    label for="field-filter" { "One column's story (field)" }
+                    input type="text" #field-filter name="field" value=(other.field) placeholder="telephone1";
+                }
+                div.actions { button type="submit" #field-button { "Show" } }
+            }
+            @if principal.may(Role::Auditor) {
+                (crate::ui::changes::restore_form(record_id, "", "", &format!("guessed: {}", dataverse::restore::guess_entity_set(entity.as_deref().unwrap_or_default()))))
+            }
+        }
         h2 { "Events, oldest first" }
-        @if found.rows.is_empty() {
-            div.notice #no-events { "No activity about this record is archived" @if query.from.is_some() || query.to.is_some() { " in this period" } "." }
+        @if lines.is_empty() {
+            div.notice #no-events { "No activity or field history about this record is archived" @if query.from.is_some() || query.to.is_some() { " in this period" } @if query.field.is_some() { " for this column" } "." }
         } @else {
             div.table-scroll {
                 table #timeline {
                     thead { tr { th { "Time (UTC)" } th { "User" } th { "How" } th { "Action" } th { "Organization" } th { "Client IP" } th.no-print { "Record" } } }
                     tbody {
-                        @for row in &found.rows {
-                            tr {
-                                td.time { (time(row.time)) }
-                                td.wrap { a href=(layout::user_link(&row.user)) { (row.user) } }
-                                td { (layout::via_text(row)) }
-                                td { (layout::message(row)) }
-                                td { (row.organization.as_deref().unwrap_or("")) }
-                                td { (row.client_ip.as_deref().unwrap_or("")) }
-                                td.no-print { a href=(layout::record_link(&row.id)) { "details" } }
+                        @for line in &lines {
+                            @match line {
+                                Line::Activity(row) => tr.activity {
+                                    td.time { (time(row.time)) }
+                                    td.wrap { a href=(layout::user_link(&row.user)) { (row.user) } }
+                                    td { (layout::via_text(row)) }
+                                    td { (layout::message(row)) }
+                                    td { (row.organization.as_deref().unwrap_or("")) }
+                                    td { (row.client_ip.as_deref().unwrap_or("")) }
+                                    td.no-print { a href=(layout::record_link(&row.id)) { "details" } }
+                                },
+                                Line::Change(stored) => tr.change id=(format!("change-{}", stored.change.audit_id)) {
+                                    td.time { (time(stored.change.created_on)) }
+                                    td.wrap { (crate::ui::changes::who_markup(stored)) }
+                                    td { span.badge.update { "field history" } }
+                                    td.wrap { (crate::ui::changes::change_cell(stored)) }
+                                    td.wrap { (crate::ui::changes::source_short(&stored.source)) }
+                                    td { }
+                                    td.no-print { a href=(crate::ui::changes::change_link(stored)) { "details" } }
+                                },
                             }
                         }
                     }
@@ -176,10 +293,30 @@ pub async fn record_timeline(
             }
         }
         @if printable && found.next.is_some() {
-            p.notice.warn { "This report shows the first " (number(found.rows.len() as u64)) " events. Narrow the period or export the full timeline as CSV." }
+            p.notice.warn { "This report shows the first " (number(found.rows.len() as u64)) " activity records and the field changes up to the last of them. Narrow the period or export the full timeline as CSV." }
         }
     };
     Ok(page(&principal, Nav::Search, &title, body).into_response())
+}
+
+/// The timeline's filters other than the column, as hidden fields of the column form.
+fn hidden_filters(f: &FilterParams) -> Vec<(&'static str, String)> {
+    let pairs = [
+        ("q", &f.q),
+        ("user", &f.user),
+        ("org", &f.org),
+        ("entity", &f.entity),
+        ("message", &f.message),
+        ("access", &f.access),
+        ("category", &f.category),
+        ("ip", &f.ip),
+        ("correlation", &f.correlation),
+        ("workload", &f.workload),
+        ("from", &f.from),
+        ("to", &f.to),
+        ("text", &f.text),
+    ];
+    pairs.into_iter().filter(|(_, v)| !v.trim().is_empty()).map(|(k, v)| (k, v.clone())).collect()
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,5 +1,6 @@
 //! Browser tests in a real headless Chromium: an auditor signs in, searches, opens a record and
-//! its timeline, prints it, reads reports, exports, uses the SQL console and signs out.
+//! its timeline, prints it, follows a record's field history (audit changes) and its restore
+//! plan, reads reports, exports, uses the SQL console and signs out.
 //! Screenshots of every step land in `target/test-artifacts/browser/`.
 
 use archive::{Archive, RecordQuery};
@@ -70,6 +71,66 @@ async fn an_auditor_searches_follows_a_record_reads_reports_and_exports() {
     browser.wait_url("print=1").await;
     assert!(browser.find_all("header.top").await.len() == 1);
     browser.screenshot("06-record-timeline-printable").await;
+
+    // A record with field history: activity and audit changes in one time line. (Seeded
+    // only now, so the timeline above counted activity records alone.)
+    let history = crate::changes::seed_history(&server).await;
+    let record = history.record;
+    browser.goto(&server.url(&format!("/timeline/record/{record}"))).await;
+    assert_eq!(browser.text_of("#change-count").await, history.changes.len().to_string());
+    assert_eq!(
+        browser.find_all("#timeline tbody tr.change").await.len(),
+        history.changes.len(),
+        "one page holds everything"
+    );
+    assert_eq!(browser.find_all("#timeline tbody tr.activity").await.len(), history.activity.len());
+    let update = browser.text_of(&format!("#change-{}", history.phone_and_parent)).await;
+    assert!(update.contains("Update"), "{update}");
+    assert!(update.contains("telephone1: 555-0101 -> 555-0102"), "{update}");
+    assert!(update.contains("parentcustomerid: A. Datum -> (empty)"), "{update}");
+    let share = browser.text_of(&format!("#change-{}", history.share)).await;
+    assert!(share.contains("Access of Bob Example (systemuser): no access ->"), "{share}");
+    assert!(browser.text_of("#field-counts").await.contains("telephone1"));
+    browser.screenshot("06a-record-timeline-field-history").await;
+    browser.scroll_to("#field-history").await;
+    browser.screenshot("06a-record-timeline-field-history-panel").await;
+    browser.scroll_to(&format!("#change-{}", history.share)).await;
+    browser.screenshot("06a-record-timeline-events").await;
+    browser.click("#field-counts a[href$='field=telephone1']").await;
+    browser.wait_url("field=telephone1").await;
+    assert_eq!(browser.find_all("#timeline tbody tr.change").await.len(), 4);
+    assert_eq!(browser.text_of("#chosen-field").await, "telephone1");
+    browser.screenshot("06b-record-timeline-one-column").await;
+
+    // A change in full, with its bytes as received.
+    browser.click(&format!("#change-{} a[href^='/change/']", history.phone_and_parent)).await;
+    browser.wait_url("/change/").await;
+    assert_eq!(
+        browser.text_of("#change-title").await,
+        format!("Update of contact {}", history.name())
+    );
+    assert!(browser.text_of("#hash-check").await.contains("matches the bytes below"));
+    let raw_row: serde_json::Value =
+        serde_json::from_str(&browser.text_of("#raw-row").await).expect("the row is JSON");
+    assert_eq!(raw_row["auditid"], history.phone_and_parent.to_string());
+    browser.screenshot("06c-change").await;
+
+    // The restore plan, from the form on the timeline.
+    browser.click("#change-timeline-link").await;
+    browser.wait_url("/timeline/record/").await;
+    let at = server::query_input::time_text(history.restore_point());
+    browser.type_into("#restore-at", &at).await;
+    browser.click("#restore-plan").await;
+    browser.wait_url("/restore?at=").await;
+    assert_eq!(browser.text_of("#restore-title").await, "Restore plan");
+    assert_eq!(browser.text_of("#restore-method").await, "PATCH");
+    assert_eq!(browser.text_of("#restore-path").await, format!("contacts({record})"));
+    let body: serde_json::Value =
+        serde_json::from_str(&browser.text_of("#restore-body").await).expect("the body is JSON");
+    assert_eq!(body["telephone1"], "555-0101");
+    assert!(browser.text_of("#never-sent").await.contains("d365audit never sends this request"));
+    assert_eq!(browser.find_all("#restore-fields tbody tr").await.len(), 2);
+    browser.screenshot("06d-restore-plan").await;
 
     // Reports.
     browser.goto(&server.url("/reports")).await;
@@ -146,6 +207,8 @@ async fn an_auditor_searches_follows_a_record_reads_reports_and_exports() {
         "export",
         "export_done",
         "user_timeline",
+        "change_view",
+        "restore_plan",
         "sql",
         "sign_out",
     ] {

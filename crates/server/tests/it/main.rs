@@ -9,6 +9,7 @@ mod access_log;
 mod api;
 mod auth;
 mod browser;
+mod changes;
 mod exports;
 mod ops;
 mod pages;

@@ -24,6 +24,7 @@ async fn samples(server: &TestServer) -> (String, String) {
 async fn every_api_endpoint_allows_its_roles_and_refuses_the_others() {
     let server = TestServer::start().await;
     let (record_id, record_guid) = samples(&server).await;
+    let history = crate::changes::seed_history(&server).await;
     let mut tokens = Vec::new();
     for role in ROLES {
         tokens.push((role, server.token(role.as_str()).await));
@@ -37,6 +38,12 @@ async fn every_api_endpoint_allows_its_roles_and_refuses_the_others() {
             let _ = spare;
             let path = endpoint
                 .path
+                .replace("/records/{id}/changes", &format!("/records/{}/changes", history.record))
+                .replace(
+                    "/records/{id}/restore-plan",
+                    &format!("/records/{}/restore-plan", history.record),
+                )
+                .replace("{auditid}", &history.share.to_string())
                 .replace("/records/{id}", &format!("/records/{record_id}"))
                 .replace("/timelines/record/{id}", &format!("/timelines/record/{record_guid}"))
                 .replace("/tokens/{id}", &format!("/tokens/{spare_id}"))
@@ -45,6 +52,9 @@ async fn every_api_endpoint_allows_its_roles_and_refuses_the_others() {
                 .replace("{username}", "viewer");
             let url = match endpoint.path {
                 "/api/v1/aggregate" => server.url(&format!("{path}?by=access")),
+                "/api/v1/records/{id}/restore-plan" => {
+                    server.url(&format!("{path}?at=2026-06-02T09:00:00Z"))
+                }
                 _ => server.url(&path),
             };
             let request = match endpoint.method {
@@ -105,8 +115,15 @@ async fn every_api_endpoint_allows_its_roles_and_refuses_the_others() {
 #[tokio::test]
 async fn ui_pages_refuse_roles_below_their_own_and_hide_their_links() {
     let server = TestServer::start().await;
+    let history = crate::changes::seed_history(&server).await;
+    let restore = format!("/timeline/record/{}/restore?at=2026-06-02T09:00:00Z", history.record);
+    let change = format!("/change/{}", history.share);
+    let timeline = format!("/timeline/record/{}", history.record);
     let pages: &[(&str, Role)] = &[
         ("/search", Role::Viewer),
+        (&timeline, Role::Viewer),
+        (&change, Role::Viewer),
+        (&restore, Role::Auditor),
         ("/reports", Role::Viewer),
         ("/reports/activity", Role::Viewer),
         ("/status", Role::Viewer),

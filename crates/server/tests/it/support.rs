@@ -321,3 +321,97 @@ pub(crate) async fn error_of(response: reqwest::Response) -> (u16, String, Strin
         body["error"]["message"].as_str().expect("error.message").to_string(),
     )
 }
+
+/// An `audits` row of the Dataverse Web API as it arrives (with annotations).
+pub(crate) fn audit_row(
+    audit_id: uuid::Uuid,
+    at: DateTime<Utc>,
+    action: i32,
+    operation: i32,
+    record: uuid::Uuid,
+    record_name: &str,
+    user: (uuid::Uuid, &str),
+) -> String {
+    serde_json::json!({
+        "@odata.etag": "W/\"1\"",
+        "auditid": audit_id.to_string(),
+        "createdon": at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "action": action,
+        "operation": operation,
+        "objecttypecode": "contact",
+        "_objectid_value": record.to_string(),
+        "_objectid_value@Microsoft.Dynamics.CRM.lookuplogicalname": "contact",
+        "_objectid_value@OData.Community.Display.V1.FormattedValue": record_name,
+        "_userid_value": user.0.to_string(),
+        "_userid_value@OData.Community.Display.V1.FormattedValue": user.1,
+        "_callinguserid_value": null,
+        "transactionid": "00000000-0000-0000-0000-000000000000",
+        "attributemask": ",1,2,",
+    })
+    .to_string()
+}
+
+/// A `RetrieveAuditDetails` response for an attribute change (`OldValue`, `NewValue`).
+pub(crate) fn attribute_detail(old: serde_json::Value, new: serde_json::Value) -> String {
+    serde_json::json!({
+        "@odata.context": "https://contoso.crm4.dynamics.com/api/data/v9.2/$metadata#Microsoft.Dynamics.CRM.RetrieveAuditDetailsResponse",
+        "AuditDetail": {
+            "@odata.type": "#Microsoft.Dynamics.CRM.AttributeAuditDetail",
+            "OldValue": old,
+            "NewValue": new,
+            "InvalidNewValueAttributes": [],
+            "LocLabelLanguageCode": 0,
+            "DeletedAttributes": { "Count": 0, "Keys": [], "Values": [] }
+        }
+    })
+    .to_string()
+}
+
+/// A `RetrieveAuditDetails` response for a share.
+pub(crate) fn share_detail(principal: uuid::Uuid, name: &str, old: &str, new: &str) -> String {
+    serde_json::json!({
+        "AuditDetail": {
+            "@odata.type": "#Microsoft.Dynamics.CRM.ShareAuditDetail",
+            "OldPrivileges": old,
+            "NewPrivileges": new,
+            "Principal": {
+                "@odata.type": "#Microsoft.Dynamics.CRM.systemuser",
+                "systemuserid": principal.to_string(),
+                "fullname": name
+            }
+        }
+    })
+    .to_string()
+}
+
+impl TestServer {
+    /// Stores audit changes (row and detail bytes as received, parsed by `record`) through
+    /// `ChangeStore::ingest_changes`, as the Dataverse sync does.
+    pub(crate) async fn ingest_changes(&self, items: &[(String, Option<String>)]) {
+        let changes = items
+            .iter()
+            .map(|(row, detail)| {
+                let mut change = record::parse_audit_row(row.as_bytes()).expect("rows parse");
+                if let Some(detail) = detail {
+                    change.detail =
+                        record::parse_audit_detail(detail.as_bytes()).expect("details parse");
+                }
+                archive::IncomingChange {
+                    raw_row: row.as_bytes().to_vec(),
+                    raw_detail: detail.as_ref().map(|d| d.as_bytes().to_vec()),
+                    source: archive::ChangeSource::Dataverse {
+                        environment: "https://contoso.crm4.dynamics.com".into(),
+                    },
+                    change,
+                }
+            })
+            .collect();
+        let receipt = archive::ChangeStore::ingest_changes(
+            &self.archive,
+            archive::ChangeBatch { changes, ..archive::ChangeBatch::default() },
+        )
+        .await
+        .unwrap();
+        assert_eq!(receipt.inserted as usize, items.len(), "{receipt:?}");
+    }
+}

@@ -156,6 +156,20 @@ impl Driver {
         self.command(reqwest::Method::POST, "/url", Some(json!({ "url": url }))).await;
     }
 
+    /// Scrolls the element matching `css` to the top of the window (for screenshots).
+    pub(crate) async fn scroll_to(&self, css: &str) {
+        let element = self.find(css).await;
+        self.command(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({
+                "script": "arguments[0].scrollIntoView(true);",
+                "args": [{ ELEMENT: element }]
+            })),
+        )
+        .await;
+    }
+
     pub(crate) async fn current_url(&self) -> String {
         self.command(reqwest::Method::GET, "/url", None).await.as_str().unwrap().to_string()
     }

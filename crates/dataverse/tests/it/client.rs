@@ -1,0 +1,1 @@
+//! The client alone: headers, paging, details, organization settings, refusals.
