@@ -1,6 +1,7 @@
 //! `d365audit demo`: the product on a laptop in a minute, with no tenant. Starts the emulator
 //! in-process with a week of realistic Dynamics 365 activity, collects it into a fresh SQLite
-//! archive through the real collector, and serves the web UI and API with a demo account, while
+//! archive through the real collector (and the emulated environment's classic Dataverse audit
+//! through the real Dataverse sync), and serves the web UI and API with a demo account, while
 //! collection goes on as the emulated tenant produces more activity.
 
 use std::collections::BTreeMap;
@@ -60,11 +61,16 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<u8> {
          client_secret_env = \"D365AUDIT_DEMO_CLIENT_SECRET\"\n\
          # The emulator on loopback has no quota: pace far above Microsoft's 2,000/min.\n\
          requests_per_minute = 100000\n\
-         request_burst = 200\n",
+         request_burst = 200\n\
+         [dataverse.contoso]\n\
+         url = \"{dataverse}\"\n\
+         tenant = \"contoso\"\n\
+         interval = \"1m\"\n",
         archive = path.display(),
         tenant = emulator::demo::TENANT_ID,
         login = emulator.login_base(),
         api = emulator.api_base(),
+        dataverse = emulator.dataverse_url(),
         client = emulator::demo::CLIENT_ID,
     );
     let env = BTreeMap::from([(
@@ -88,6 +94,42 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<u8> {
         started.elapsed().as_secs_f64(),
         path.display()
     );
+
+    // Classic Dataverse audit of the emulated environment: old and new values of changes.
+    let environment = settings.dataverse.first().context("the demo has a Dataverse environment")?;
+    let dataverse = crate::dataverse_cmd::client_for(&settings, environment)?;
+    let options = crate::dataverse_cmd::sync_options(environment);
+    let synced = dataverse::sync::sync_environment(
+        &dataverse,
+        archive.as_ref(),
+        archive.as_ref(),
+        &options,
+        &dataverse::sync::no_progress,
+    )
+    .await
+    .context("the first Dataverse audit sync failed")?;
+    eprintln!(
+        "synced {} Dataverse audit changes ({} with old and new values) from {}",
+        synced.counts.inserted,
+        synced.counts.details,
+        dataverse.environment()
+    );
+    let dataverse_sync = tokio::spawn({
+        let (archive, stop) = (archive.clone(), stop.clone());
+        let interval = environment.interval;
+        async move {
+            dataverse::sync::sync_every(
+                &dataverse,
+                archive.as_ref(),
+                archive.as_ref(),
+                &options,
+                interval,
+                &stop,
+                &mut |_| {},
+            )
+            .await;
+        }
+    });
 
     let password = server::secrets::new_session_token();
     let hash = server::secrets::hash_password(&password)
@@ -134,6 +176,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<u8> {
         .context("the server stopped")?;
     stop.cancel();
     let _ = background.await;
+    let _ = dataverse_sync.await;
     archive.close().await?;
     emulator.shutdown().await;
     Ok(0)

@@ -24,25 +24,40 @@ pub(crate) struct EmulatorArgs {
     /// Where the Management Activity API listens (plays manage.office.com).
     #[arg(long, default_value = "127.0.0.1:8402")]
     api_listen: SocketAddr,
+
+    /// Where the Dataverse environment's Web API listens (plays contoso.crm.dynamics.com).
+    /// Default: the config file's `[dataverse] listen`, else 127.0.0.1:8403.
+    #[arg(long)]
+    dataverse_listen: Option<SocketAddr>,
 }
 
 pub(crate) async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
-    let config = match &args.config {
+    let mut config = match &args.config {
         Some(path) => emulator::EmulatorConfig::from_toml_file(path)
             .with_context(|| format!("the emulator config {} cannot be used", path.display()))?,
-        None => emulator::EmulatorConfig::demo(args.seed),
+        None => {
+            let mut config = emulator::EmulatorConfig::demo(args.seed);
+            config.dataverse.listen = SocketAddr::from(([127, 0, 0, 1], 8403));
+            config
+        }
     };
+    if let Some(listen) = args.dataverse_listen {
+        config.dataverse.listen = listen;
+    }
     let summary = describe(&config);
     let running = emulator::start_on(config, args.login_listen, args.api_listen).await.context(
-        "cannot start the emulator (is the port already taken? use --login-listen / --api-listen)",
+        "cannot start the emulator (is a port already taken? use --login-listen, --api-listen, \
+         --dataverse-listen)",
     )?;
     crate::output::banner(&format!(
         "d365audit emulator is running (Ctrl-C stops it)\n\
          \x20 login base (Entra ID):           {}\n\
          \x20 API base (Management Activity):  {}\n\
+         \x20 Dataverse environment URL:       {}\n\
          \x20 control:                         {}_emulator/faults\n{summary}\n",
         running.login_base(),
         running.api_base(),
+        running.dataverse_url(),
         running.api_base()
     ));
     tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;

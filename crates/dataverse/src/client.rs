@@ -467,7 +467,9 @@ impl DataverseClient {
 
     /// Refuses a URL not on the environment's origin (scheme, host, port) or with credentials.
     fn pin(&self, url: &Url) -> Result<(), DataverseError> {
-        if url.origin() != self.inner.origin || !url.username().is_empty() || url.password().is_some()
+        if url.origin() != self.inner.origin
+            || !url.username().is_empty()
+            || url.password().is_some()
         {
             let mut shown = url.clone();
             let _ = shown.set_username("");
@@ -819,7 +821,8 @@ mod tests {
         let c = client("https://contoso.crm4.dynamics.com");
         let since = DateTime::parse_from_rfc3339("2026-05-12T22:19:12.345Z").unwrap().to_utc();
         let until = DateTime::parse_from_rfc3339("2026-05-13T00:00:00Z").unwrap().to_utc();
-        let url = c.audits_url(&AuditQuery { since: Some(since), until: Some(until), page_size: 5 });
+        let url =
+            c.audits_url(&AuditQuery { since: Some(since), until: Some(until), page_size: 5 });
         assert_eq!(
             url.as_str(),
             "https://contoso.crm4.dynamics.com/api/data/v9.2/audits?$select=auditid,action,\

@@ -4,9 +4,9 @@
 
 pub mod auditbase;
 pub mod client;
+pub mod error;
 pub mod restore;
 pub mod sync;
-pub mod error;
 
 pub use client::{
     API_VERSION, AUDIT_COLUMNS, AuditDetails, AuditQuery, AuditsPage, DataverseClient,

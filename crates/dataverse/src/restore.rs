@@ -82,7 +82,7 @@ pub fn restore_plan(
 ) -> RestorePlan {
     let mut changes: Vec<&AuditChange> =
         changes.iter().filter(|c| c.object_id == Some(object_id)).collect();
-    changes.sort_by(|a, b| (a.created_on, a.audit_id).cmp(&(b.created_on, b.audit_id)));
+    changes.sort_by_key(|c| (c.created_on, c.audit_id));
     let table = changes.first().map(|c| c.table.clone()).unwrap_or_default();
     let mut plan = RestorePlan {
         table: table.clone(),

@@ -579,7 +579,8 @@ mod tests {
 
     #[test]
     fn which_rows_get_details() {
-        let needed = |action, mask: &[u32]| wants_detail(DetailPolicy::Needed, &change(action, mask));
+        let needed =
+            |action, mask: &[u32]| wants_detail(DetailPolicy::Needed, &change(action, mask));
         assert!(needed(2, &[47, 45]), "update with changed columns");
         assert!(needed(1, &[12]), "create with columns");
         assert!(!needed(2, &[]), "update without a mask");
@@ -602,7 +603,13 @@ mod tests {
             previous_cursor: None,
             from: None,
             cursor: Some(DateTime::parse_from_rfc3339("2026-05-01T10:00:00Z").unwrap().to_utc()),
-            counts: SyncCounts { pages: 2, rows: 1500, inserted: 1490, duplicates: 10, ..Default::default() },
+            counts: SyncCounts {
+                pages: 2,
+                rows: 1500,
+                inserted: 1490,
+                duplicates: 10,
+                ..Default::default()
+            },
             cancelled: true,
             elapsed: Duration::from_secs(3),
         };

@@ -5,6 +5,7 @@
 
 mod archive_commands;
 mod collect_commands;
+mod dataverse_commands;
 mod demo_command;
 mod import_commands;
 mod serve_commands;

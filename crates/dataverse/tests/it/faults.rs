@@ -104,8 +104,7 @@ async fn a_long_sync_under_a_strict_request_limit_completes() {
     let until = fixed_now() - chrono::Duration::minutes(1);
     let options = SyncOptions { until: Some(until), ..options() };
     let summary = sync(&client, &archive, &options).await;
-    let truth: Vec<_> =
-        ground_truth(&emu).into_iter().filter(|r| r.created_on <= until).collect();
+    let truth: Vec<_> = ground_truth(&emu).into_iter().filter(|r| r.created_on <= until).collect();
     assert!(truth.len() > 300, "{}", truth.len());
     assert_eq!(summary.counts.inserted, truth.len() as u64);
     let stored = stored(&archive, &truth).await;
@@ -186,7 +185,10 @@ async fn a_lasting_outage_fails_with_the_stored_pages_kept() {
     let truth = ground_truth(&emu);
     assert_eq!(archive.archive.change_summary().await.unwrap().changes, 250);
     let cursor = archive.archive.cursor(&dataverse::cursor_name(&client)).await.unwrap().unwrap();
-    assert_eq!(chrono::DateTime::parse_from_rfc3339(&cursor).unwrap().to_utc(), truth[249].created_on);
+    assert_eq!(
+        chrono::DateTime::parse_from_rfc3339(&cursor).unwrap().to_utc(),
+        truth[249].created_on
+    );
     // Once the outage is over, the next sync completes.
     emu.set_faults(Faults::default());
     let summary = sync(&client, &archive, &options).await;

@@ -172,9 +172,16 @@ pub(crate) fn assert_matches(row: &AuditRow, stored: &StoredChange) {
         }
         (
             AuditDetail::Share { principal, old_privileges, new_privileges },
-            ChangeDetail::Share { principal: got, old_privileges: got_old, new_privileges: got_new },
+            ChangeDetail::Share {
+                principal: got,
+                old_privileges: got_old,
+                new_privileges: got_new,
+            },
         ) => {
-            assert_eq!((got.table.as_str(), got.id), (principal.table.as_str(), Some(principal.id)));
+            assert_eq!(
+                (got.table.as_str(), got.id),
+                (principal.table.as_str(), Some(principal.id))
+            );
             assert_eq!(got_old, old_privileges, "{id}");
             assert_eq!(got_new, new_privileges, "{id}");
         }
@@ -189,7 +196,10 @@ pub(crate) fn assert_matches(row: &AuditRow, stored: &StoredChange) {
                 got_targets.iter().map(|t| (t.table.clone(), t.id)).collect();
             assert_eq!(have, want, "{id}");
         }
-        (AuditDetail::RolePrivileges { old, new }, ChangeDetail::RolePrivileges { old: o, new: n, .. }) => {
+        (
+            AuditDetail::RolePrivileges { old, new },
+            ChangeDetail::RolePrivileges { old: o, new: n, .. },
+        ) => {
             let ids = |v: &[emulator::dataverse::RolePrivilege]| {
                 v.iter().map(|p| (p.privilege_id, p.depth.clone())).collect::<Vec<_>>()
             };

@@ -127,10 +127,8 @@ async fn a_rescan_counts_duplicates_and_never_moves_the_cursor_back() {
     let archive = archive(&emu);
     let first = sync(&client, &archive, &options()).await;
     let all = first.counts.inserted;
-    let options = SyncOptions {
-        rescan_from: Some(fixed_now() - chrono::Duration::days(30)),
-        ..options()
-    };
+    let options =
+        SyncOptions { rescan_from: Some(fixed_now() - chrono::Duration::days(30)), ..options() };
     let rescan = sync(&client, &archive, &options).await;
     assert_eq!((rescan.counts.inserted, rescan.counts.duplicates), (0, all));
     assert_eq!(rescan.cursor, first.cursor);
@@ -211,10 +209,15 @@ async fn an_interrupted_sync_resumes_to_the_same_result() {
         }
     };
     let options = SyncOptions { cancel: cancel.clone(), ..options() };
-    let partial =
-        sync_environment(&client, &interrupted.archive, &interrupted.archive, &options, &stop_after_two)
-            .await
-            .unwrap();
+    let partial = sync_environment(
+        &client,
+        &interrupted.archive,
+        &interrupted.archive,
+        &options,
+        &stop_after_two,
+    )
+    .await
+    .unwrap();
     assert!(partial.cancelled);
     assert_eq!(partial.counts.pages, 2);
     assert_eq!(partial.counts.inserted, 500);
@@ -250,4 +253,43 @@ async fn a_cancelled_token_stops_before_the_first_request() {
     assert!(summary.cancelled);
     assert_eq!(summary.counts, dataverse::SyncCounts::default());
     assert_eq!(emu.stats().dataverse.requests, 0);
+}
+
+#[tokio::test]
+async fn continuous_sync_runs_every_interval_until_cancelled() {
+    let emu = emulator(1).await;
+    let clock = emu.manual_clock().unwrap();
+    let client = client(&emu);
+    let archive = archive(&emu);
+    let cancel = CancellationToken::new();
+    let mut results = Vec::new();
+    let mut on_result = |result: &Result<dataverse::SyncSummary, dataverse::SyncError>| {
+        let summary = result.as_ref().unwrap().clone();
+        results.push(summary);
+        // New rows arrive between the first and the second run; stop after the third.
+        clock.advance(chrono::Duration::hours(2));
+        if results.len() == 3 {
+            cancel.cancel();
+        }
+    };
+    let started = std::time::Instant::now();
+    dataverse::sync_every(
+        &client,
+        &archive.archive,
+        &archive.archive,
+        &options(),
+        std::time::Duration::from_millis(200),
+        &cancel,
+        &mut on_result,
+    )
+    .await;
+    assert!(started.elapsed() >= std::time::Duration::from_millis(400));
+    assert_eq!(results.len(), 3);
+    assert!(results[0].counts.inserted > 100);
+    assert!(results[1].counts.inserted > 0, "rows of the next two hours");
+    let truth = ground_truth(&emu);
+    let before_last_advance: usize =
+        truth.iter().filter(|r| r.created_on <= fixed_now() + chrono::Duration::hours(4)).count();
+    let total: u64 = results.iter().map(|r| r.counts.inserted).sum();
+    assert_eq!(total, before_last_advance as u64);
 }
