@@ -76,11 +76,7 @@ pub enum ChangeDetail {
     /// `RelationshipAuditDetail`: records associated or disassociated through an N:N relationship.
     Relationship { relationship: String, targets: Vec<EntityRef> },
     /// `RolePrivilegeAuditDetail`: a security role's privileges before and after.
-    RolePrivileges {
-        old: Vec<RolePrivilege>,
-        new: Vec<RolePrivilege>,
-        invalid_new: Vec<Uuid>,
-    },
+    RolePrivileges { old: Vec<RolePrivilege>, new: Vec<RolePrivilege>, invalid_new: Vec<Uuid> },
     /// `UserAccessAuditDetail`: a user accessed Dataverse (by web or web services).
     UserAccess {
         access_time: Option<DateTime<Utc>>,
