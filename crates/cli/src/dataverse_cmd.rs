@@ -88,6 +88,7 @@ pub(crate) fn client_for(
     client.token_endpoint = tenant.token_endpoint;
     client.concurrency = environment.detail_concurrency;
     client.retry = settings.collector.request_retry;
+    client.request_timeout = settings.collector.request_timeout;
     DataverseClient::new(client, Arc::new(clock::SystemClock))
         .with_context(|| format!("dataverse.{} cannot be used", environment.name))
 }

@@ -307,11 +307,8 @@ pub async fn sync_environment(
             number: page_number,
             details: options.details,
         };
-        let stored = tokio::select! {
-            stored = work.store(&page, summary.cursor) => Some(stored?),
-            () = cancel.cancelled() => None,
-        };
-        let Some((counts, cursor, next_link)) = stored else {
+        let Some((counts, cursor, next_link)) = work.store(&page, summary.cursor, cancel).await?
+        else {
             summary.cancelled = true;
             break;
         };
@@ -368,12 +365,15 @@ impl PageWork<'_> {
     }
 
     /// Splits, parses, fetches details and stores the page with the advanced cursor. Returns the
-    /// page's counts, the cursor after it, and the next link.
+    /// page's counts, the cursor after it, and the next link; `None` when cancelled while the
+    /// details were fetched (nothing of the page is stored then; once the write has begun it is
+    /// not interrupted).
     async fn store(
         &self,
         page: &AuditsPage,
         cursor: Option<DateTime<Utc>>,
-    ) -> Result<(SyncCounts, Option<DateTime<Utc>>, Option<String>), SyncError> {
+        cancel: &CancellationToken,
+    ) -> Result<Option<(SyncCounts, Option<DateTime<Utc>>, Option<String>)>, SyncError> {
         let split = match page.split() {
             Ok(split) => split,
             Err(malformed) => {
@@ -410,7 +410,11 @@ impl PageWork<'_> {
             })
             .collect();
 
-        let details = self.fetch_details(&rows).await?;
+        let details = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Ok(None),
+            details = self.fetch_details(&rows) => details?,
+        };
 
         let mut counts = SyncCounts { pages: 1, rows: rows.len() as u64, ..SyncCounts::default() };
         let mut batch = ChangeBatch::default();
@@ -480,7 +484,7 @@ impl PageWork<'_> {
             duplicates = counts.duplicates,
             "Dataverse audit page stored"
         );
-        Ok((counts, newest, next_link))
+        Ok(Some((counts, newest, next_link)))
     }
 
     /// The details of the rows that want one, in row order, with at most the client's
