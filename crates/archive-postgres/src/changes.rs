@@ -70,13 +70,6 @@ const COLUMN_TYPES: &[Type] = &[
 const INSERT_NEW: &str = "INSERT INTO d365audit.changes SELECT * FROM pg_temp.change_staging \
     ORDER BY audit_id ON CONFLICT DO NOTHING";
 
-/// Same statements as record ingest (the `ingest` module).
-const INSERT_QUARANTINED: &str = "INSERT INTO d365audit.quarantine (received_at, source, reason, \
-    raw) VALUES ($1, $2, $3, $4)";
-const UPSERT_CURSOR: &str = "INSERT INTO d365audit.cursors (name, value, updated_at) \
-    VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET value = excluded.value, \
-    updated_at = excluded.updated_at";
-
 /// What reads select, in the order [`change_of_row`] reads it.
 pub(crate) const READ_COLUMNS: &str = "audit_id, created_on, action, operation, table_name, \
     object_id, object_name, user_id, user_name, calling_user_id, transaction_id, attribute_mask, \
@@ -193,25 +186,9 @@ pub(crate) async fn write(
         receipt.inserted = tx.execute(&statement, &[]).await.map_err(&fail)?;
         receipt.duplicates += batch.changes.len() as u64 - receipt.inserted;
     }
-    if !batch.quarantined.is_empty() {
-        let statement = tx.prepare_cached(INSERT_QUARANTINED).await.map_err(&fail)?;
-        for item in &batch.quarantined {
-            tx.execute(&statement, &[&now, &item.source, &item.reason, &item.raw])
-                .await
-                .map_err(&fail)?;
-            receipt.quarantined += 1;
-        }
-    }
-    if !batch.cursors.is_empty() {
-        // By name, so concurrent batches take the rows in one order; the last value of a name
-        // wins, as in batch order (a stable sort).
-        let mut cursors: Vec<&(String, String)> = batch.cursors.iter().collect();
-        cursors.sort_by(|a, b| a.0.cmp(&b.0));
-        let statement = tx.prepare_cached(UPSERT_CURSOR).await.map_err(&fail)?;
-        for (name, value) in cursors {
-            tx.execute(&statement, &[name, value, &now]).await.map_err(&fail)?;
-        }
-    }
+    receipt.quarantined +=
+        crate::ingest::write_quarantined_and_cursors(&tx, &batch.quarantined, &batch.cursors, now)
+            .await?;
     if receipt.inserted > 0 {
         let statement = tx
             .prepare_cached(

@@ -212,6 +212,36 @@ const UPSERT_CURSOR: &str = "INSERT INTO d365audit.cursors (name, value, updated
     VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET value = excluded.value, \
     updated_at = excluded.updated_at";
 
+/// Writes a batch's quarantined items and cursors inside its transaction; returns how many
+/// items were quarantined. Shared by record and change ingest.
+pub(crate) async fn write_quarantined_and_cursors(
+    tx: &Transaction<'_>,
+    quarantined: &[Quarantined],
+    cursors: &[(String, String)],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, ArchiveError> {
+    let fail = failed("writing quarantined input and cursors");
+    if !quarantined.is_empty() {
+        let statement = tx.prepare_cached(INSERT_QUARANTINED).await.map_err(&fail)?;
+        for item in quarantined {
+            tx.execute(&statement, &[&now, &item.source, &item.reason, &item.raw])
+                .await
+                .map_err(&fail)?;
+        }
+    }
+    if !cursors.is_empty() {
+        // By name, so concurrent batches take the rows in one order; the last value of a name
+        // wins, as in batch order (a stable sort).
+        let mut cursors: Vec<&(String, String)> = cursors.iter().collect();
+        cursors.sort_by(|a, b| a.0.cmp(&b.0));
+        let statement = tx.prepare_cached(UPSERT_CURSOR).await.map_err(&fail)?;
+        for (name, value) in cursors {
+            tx.execute(&statement, &[name, value, &now]).await.map_err(&fail)?;
+        }
+    }
+    Ok(quarantined.len() as u64)
+}
+
 const LOCK_TOTALS: &str = "SELECT records FROM d365audit.totals WHERE id = 1 FOR UPDATE";
 
 const LAST_SEAL: &str = "SELECT seq, committed_at, record_count, digest, link \
@@ -321,25 +351,8 @@ pub(crate) async fn write_in(
     }
     let new_variants = insert_variants(tx, variants, now).await?;
 
-    if !batch.quarantined.is_empty() {
-        let statement = tx.prepare_cached(INSERT_QUARANTINED).await.map_err(&fail)?;
-        for item in &batch.quarantined {
-            tx.execute(&statement, &[&now, &item.source, &item.reason, &item.raw])
-                .await
-                .map_err(&fail)?;
-            receipt.quarantined += 1;
-        }
-    }
-    if !batch.cursors.is_empty() {
-        // By name, so concurrent batches take the rows in one order; the last value of a name
-        // wins, as in batch order.
-        let mut cursors: Vec<&(String, String)> = batch.cursors.iter().collect();
-        cursors.sort_by(|a, b| a.0.cmp(&b.0));
-        let statement = tx.prepare_cached(UPSERT_CURSOR).await.map_err(&fail)?;
-        for (name, value) in cursors {
-            tx.execute(&statement, &[name, value, &now]).await.map_err(&fail)?;
-        }
-    }
+    receipt.quarantined +=
+        write_quarantined_and_cursors(tx, &batch.quarantined, &batch.cursors, now).await?;
 
     // Sealing: one writer at a time from here to COMMIT.
     let statement = tx.prepare_cached(LOCK_TOTALS).await.map_err(&fail)?;

@@ -65,13 +65,13 @@ fn command(config: &Path, args: &[&str]) -> Command {
     command
 }
 
-async fn run(config: &Path, args: &[&str]) -> Output {
+pub(crate) async fn run(config: &Path, args: &[&str]) -> Output {
     let mut command = command(config, args);
     tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
 }
 
 #[track_caller]
-fn expect(output: &Output, status: i32) -> String {
+pub(crate) fn expect(output: &Output, status: i32) -> String {
     assert_eq!(
         output.status.code(),
         Some(status),

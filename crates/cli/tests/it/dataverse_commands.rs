@@ -3,13 +3,13 @@
 //! `restore-plan` compared with the emulator's ground truth.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
 use emulator::dataverse::{AuditDetail, AuditRow, AuditValue};
 use emulator::{ActivityProfile, EmulatorConfig, RunningEmulator, demo};
 
+use crate::collect_commands::{expect, run};
 use crate::support::Workspace;
 
 /// A small demo environment: two days, a few people.
@@ -37,31 +37,6 @@ fn write_config(ws: &Workspace, emu: &RunningEmulator) -> PathBuf {
     );
     std::fs::write(&path, text).unwrap();
     path
-}
-
-async fn run(config: &Path, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_d365audit"));
-    command
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env("CONTOSO_SECRET", demo::SECRET_VALUE)
-        .env_remove("D365AUDIT_ARCHIVE")
-        .env_remove("D365AUDIT_CONFIG")
-        .env_remove("D365AUDIT_LOG");
-    tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
-}
-
-#[track_caller]
-fn expect(output: &Output, status: i32) -> String {
-    assert_eq!(
-        output.status.code(),
-        Some(status),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).unwrap()
 }
 
 /// The value as `record::FieldValue::value` holds it.
