@@ -36,40 +36,7 @@ const EXTENSIONS: &[&str] = &["json", "jsonl", "ndjson"];
 /// The files a list of paths names: files as given, folders walked for [`EXTENSIONS`] in name
 /// order.
 pub fn files_to_import(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ImportError> {
-    let mut files = Vec::new();
-    for path in paths {
-        let metadata = std::fs::metadata(path)
-            .map_err(|source| ImportError::Read { path: path.clone(), source })?;
-        if metadata.is_dir() {
-            let before = files.len();
-            walk(path, &mut files)?;
-            if files.len() == before {
-                return Err(ImportError::NothingToImport { path: path.clone() });
-            }
-        } else {
-            files.push(path.clone());
-        }
-    }
-    Ok(files)
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ImportError> {
-    let read = |source| ImportError::Read { path: dir.to_path_buf(), source };
-    let mut entries: Vec<PathBuf> =
-        std::fs::read_dir(dir).map_err(read)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    for entry in entries {
-        if entry.is_dir() {
-            walk(&entry, out)?;
-        } else if entry
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
-        {
-            out.push(entry);
-        }
-    }
-    Ok(())
+    crate::files_in(paths, EXTENSIONS, |path| ImportError::NothingToImport { path })
 }
 
 /// One unit of work from the reading thread.

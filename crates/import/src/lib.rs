@@ -67,3 +67,51 @@ pub trait Progress: Send + Sync {
 pub struct NoProgress;
 
 impl Progress for NoProgress {}
+
+/// The files a list of paths names: files as given, folders walked in name order for files whose
+/// extension is one of `extensions` (any case); a folder holding none is `none_found`.
+pub(crate) fn files_in(
+    paths: &[std::path::PathBuf],
+    extensions: &[&str],
+    none_found: fn(std::path::PathBuf) -> ImportError,
+) -> Result<Vec<std::path::PathBuf>, ImportError> {
+    fn walk(
+        dir: &std::path::Path,
+        extensions: &[&str],
+        out: &mut Vec<std::path::PathBuf>,
+    ) -> Result<(), ImportError> {
+        let read = |source| ImportError::Read { path: dir.to_path_buf(), source };
+        let mut entries: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+            .map_err(read)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for entry in entries {
+            if entry.is_dir() {
+                walk(&entry, extensions, out)?;
+            } else if entry
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| extensions.iter().any(|x| x.eq_ignore_ascii_case(e)))
+            {
+                out.push(entry);
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    for path in paths {
+        let metadata = std::fs::metadata(path)
+            .map_err(|source| ImportError::Read { path: path.clone(), source })?;
+        if metadata.is_dir() {
+            let before = files.len();
+            walk(path, extensions, &mut files)?;
+            if files.len() == before {
+                return Err(none_found(path.clone()));
+            }
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
