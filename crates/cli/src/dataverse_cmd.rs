@@ -103,6 +103,30 @@ pub(crate) fn sync_options(environment: &DataverseSettings) -> SyncOptions {
     }
 }
 
+/// Syncs one environment in the background, at once and then every `interval`, until `stop`
+/// is cancelled (`serve`, `demo`). Failures are logged and retried at the next interval.
+pub(crate) fn spawn_sync(
+    client: DataverseClient,
+    environment: &DataverseSettings,
+    archive: Arc<dyn Archive>,
+    changes: Arc<dyn ChangeStore>,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let (options, interval) = (sync_options(environment), environment.interval);
+    tokio::spawn(async move {
+        dataverse::sync::sync_every(
+            &client,
+            archive.as_ref(),
+            changes.as_ref(),
+            &options,
+            interval,
+            &stop,
+            &mut |_| {},
+        )
+        .await;
+    })
+}
+
 pub(crate) async fn run(
     args: DataverseArgs,
     config: Option<&Path>,

@@ -114,22 +114,13 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<u8> {
         synced.counts.details,
         dataverse.environment()
     );
-    let dataverse_sync = tokio::spawn({
-        let (archive, stop) = (archive.clone(), stop.clone());
-        let interval = environment.interval;
-        async move {
-            dataverse::sync::sync_every(
-                &dataverse,
-                archive.as_ref(),
-                archive.as_ref(),
-                &options,
-                interval,
-                &stop,
-                &mut |_| {},
-            )
-            .await;
-        }
-    });
+    let dataverse_sync = crate::dataverse_cmd::spawn_sync(
+        dataverse,
+        environment,
+        archive.clone(),
+        archive.clone(),
+        stop.clone(),
+    );
 
     let password = server::secrets::new_session_token();
     let hash = server::secrets::hash_password(&password)

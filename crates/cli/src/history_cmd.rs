@@ -27,8 +27,8 @@ pub(crate) struct HistoryArgs {
 pub(crate) struct RestorePlanArgs {
     /// The record's GUID.
     record: String,
-    /// The point in time to go back to, in UTC: `2026-06-01T10:00:00Z`, `2026-06-01T10:00` or
-    /// `2026-06-01` (midnight).
+    /// The point in time to go back to, in UTC: `2026-06-01T10:00:00Z`, `2026-06-01T10:00`,
+    /// `2026-06-01` (midnight) or relative, `-7d`.
     #[arg(long)]
     at: String,
     /// The table's EntitySetName when it is not the usual plural (`new_surveies`...).
@@ -246,24 +246,8 @@ pub(crate) async fn restore_plan(
     Ok(0)
 }
 
-/// `2026-06-01T10:00:00Z`, `2026-06-01T10:00` (UTC) or `2026-06-01` (midnight UTC).
+/// A time as the one-line query writes it (`2026-06-01T10:00:00Z`, `2026-06-01T10:00` in UTC,
+/// `2026-06-01`, or `-7d`).
 pub(crate) fn parse_time(text: &str) -> anyhow::Result<DateTime<Utc>> {
-    let text = text.trim();
-    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
-        return Ok(time.with_timezone(&Utc));
-    }
-    for form in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
-        if let Ok(time) = chrono::NaiveDateTime::parse_from_str(text, form) {
-            return Ok(time.and_utc());
-        }
-    }
-    if let Some(time) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-    {
-        return Ok(time.and_utc());
-    }
-    anyhow::bail!(
-        "`{text}` is not a time: write 2026-06-01T10:00:00Z, 2026-06-01T10:00 (UTC) or 2026-06-01"
-    )
+    Ok(archive::query::parse_time(text.trim(), Utc::now())?)
 }

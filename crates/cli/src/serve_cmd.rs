@@ -151,26 +151,20 @@ pub(crate) async fn run(
     let mut dataverse_syncs = Vec::new();
     for environment in &settings.dataverse {
         let client = crate::dataverse_cmd::client_for(&settings, environment)?;
-        let options = crate::dataverse_cmd::sync_options(environment);
-        let (archive, changes) = (opened.archive(), opened.changes());
-        let (interval, stop) = (environment.interval, dataverse_stop.clone());
         eprintln!(
             "syncing the Dataverse audit of {} every {}",
             client.environment(),
-            settings::format_duration(chrono::Duration::from_std(interval).unwrap_or_default())
-        );
-        dataverse_syncs.push(tokio::spawn(async move {
-            dataverse::sync::sync_every(
-                &client,
-                archive.as_ref(),
-                changes.as_ref(),
-                &options,
-                interval,
-                &stop,
-                &mut |_| {},
+            settings::format_duration(
+                chrono::Duration::from_std(environment.interval).unwrap_or_default()
             )
-            .await;
-        }));
+        );
+        dataverse_syncs.push(crate::dataverse_cmd::spawn_sync(
+            client,
+            environment,
+            opened.archive(),
+            opened.changes(),
+            dataverse_stop.clone(),
+        ));
     }
     let hooks = collection
         .as_ref()
