@@ -40,6 +40,8 @@ struct Args {
     probe: u64,
     reuse: bool,
     writer_cache_mib: u64,
+    merge_min: u64,
+    merge_max: u64,
 }
 
 fn args() -> Result<Args, Failure> {
@@ -54,6 +56,8 @@ fn args() -> Result<Args, Failure> {
         probe: 50_000,
         reuse: false,
         writer_cache_mib: archive_sqlite::SqliteOptions::default().writer_cache_bytes >> 20,
+        merge_min: archive_sqlite::SqliteOptions::default().merge_min_records,
+        merge_max: archive_sqlite::SqliteOptions::default().merge_max_records,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -72,6 +76,8 @@ fn args() -> Result<Args, Failure> {
             "--dictionary-after" => args.dictionary_after = value()?.parse()?,
             "--probe" => args.probe = value()?.replace('_', "").parse()?,
             "--writer-cache-mib" => args.writer_cache_mib = value()?.parse()?,
+            "--merge-min" => args.merge_min = value()?.replace('_', "").parse()?,
+            "--merge-max" => args.merge_max = value()?.replace('_', "").parse()?,
             "--reuse" => args.reuse = true,
             other => return Err(format!("unknown option {other}; see the example's doc").into()),
         }
@@ -396,6 +402,8 @@ async fn run(args: Args) -> Result<(), Failure> {
     let options = archive_sqlite::SqliteOptions {
         dictionary_after_records: args.dictionary_after,
         writer_cache_bytes: args.writer_cache_mib << 20,
+        merge_min_records: args.merge_min,
+        merge_max_records: args.merge_max,
         ..archive_sqlite::SqliteOptions::default()
     };
     remove_archive(&db);

@@ -46,6 +46,8 @@ struct Resolved {
     workloads: Option<Vec<i64>>,
     /// A LIKE pattern.
     text: Option<String>,
+    /// The runs of the main `timeline` and `fields` levels (see `index_runs`).
+    runs: Vec<i64>,
 }
 
 /// The access path that produces candidate rows in `(time, seq)` order.
@@ -265,12 +267,14 @@ fn arms(r: &Resolved) -> Vec<Arm> {
     match driver {
         Driver::Record => {
             let record = r.record.unwrap_or_default();
-            for table in ["timeline", "timeline_staged"] {
+            for run in levels(&r.runs) {
+                let (table, mut conditions) = level("timeline", "t", run);
+                conditions.push(format!("t.entity_ref = {record}"));
                 arms.push(arm(
                     &format!("{table} t CROSS JOIN activity a ON a.seq = t.seq"),
                     "t",
                     TIMELINE_VIA,
-                    vec![format!("t.entity_ref = {record}")],
+                    conditions,
                     vec![],
                 ));
             }
@@ -282,13 +286,15 @@ fn arms(r: &Resolved) -> Vec<Arm> {
             let (names, value) = r.field.clone().unwrap_or_default();
             match value {
                 Some(value) => {
-                    for table in ["fields", "fields_staged"] {
+                    for run in levels(&r.runs) {
                         for name in &names {
+                            let (table, mut conditions) = level("fields", "f", run);
+                            conditions.extend([format!("f.name = {name}"), "f.value = ?".into()]);
                             arms.push(arm(
                                 &format!("{table} f CROSS JOIN activity a ON a.seq = f.seq"),
                                 "f",
                                 NO_VIA,
-                                vec![format!("f.name = {name}"), "f.value = ?".into()],
+                                conditions,
                                 vec![Value::Text(value.clone())],
                             ));
                         }
@@ -298,7 +304,7 @@ fn arms(r: &Resolved) -> Vec<Arm> {
                     "activity a",
                     "a",
                     NO_VIA,
-                    vec![field_names_condition(&names)],
+                    vec![field_names_condition(&names, &r.runs)],
                     vec![],
                 )),
             }
@@ -378,18 +384,19 @@ fn residual(r: &Resolved, driver: Driver, arm: &mut Arm) {
     {
         match value {
             Some(value) => {
-                let exists = |table: &str| {
+                let exists = |table: &str, run: &str| {
                     format!(
-                        "EXISTS (SELECT 1 FROM {table} f2 WHERE f2.name IN ({}) \
+                        "EXISTS (SELECT 1 FROM {table} f2 WHERE {run}f2.name IN ({}) \
                          AND f2.value = ? AND f2.time = a.time AND f2.seq = a.seq)",
                         id_list(names)
                     )
                 };
-                c.push(format!("({} OR {})", exists("fields"), exists("fields_staged")));
+                let runs = format!("f2.run IN ({}) AND ", id_list(&r.runs));
+                c.push(format!("({} OR {})", exists("fields", &runs), exists("fields_staged", "")));
                 p.push(Value::Text(value.clone()));
                 p.push(Value::Text(value.clone()));
             }
-            None => c.push(field_names_condition(names)),
+            None => c.push(field_names_condition(names, &r.runs)),
         }
     }
     if let Some(correlation) = r.correlation {
@@ -417,12 +424,26 @@ fn residual(r: &Resolved, driver: Driver, arm: &mut Arm) {
 }
 
 /// Rows that set one of these fields, whatever the value.
-fn field_names_condition(names: &[i64]) -> String {
+fn field_names_condition(names: &[i64], runs: &[i64]) -> String {
     let names = id_list(names);
+    let runs = id_list(runs);
     format!(
-        "a.seq IN (SELECT seq FROM fields WHERE name IN ({names}) \
+        "a.seq IN (SELECT seq FROM fields WHERE run IN ({runs}) AND name IN ({names}) \
          UNION ALL SELECT seq FROM fields_staged WHERE name IN ({names}))"
     )
+}
+
+/// The levels of a run-keyed index: each main run, then the staged level (`None`).
+fn levels(runs: &[i64]) -> impl Iterator<Item = Option<i64>> + '_ {
+    runs.iter().copied().map(Some).chain([None])
+}
+
+/// The table of one level of `index` (read under `alias`) and the condition that selects it.
+fn level(index: &str, alias: &str, run: Option<i64>) -> (String, Vec<String>) {
+    match run {
+        Some(run) => (index.to_string(), vec![format!("{alias}.run = {run}")]),
+        None => (format!("{index}_staged"), Vec::new()),
+    }
 }
 
 /// Ids of dictionary values equal to `value` (ignoring ASCII case for the small kinds).
@@ -480,6 +501,7 @@ fn resolve(conn: &Connection, q: &RecordQuery) -> Result<Option<Resolved>, Archi
         client_ips: any_name_ids(conn, NameKind::ClientIp, &one(&q.client_ip))?,
         correlation: q.correlation_id.map(|g| *g.as_bytes()),
         workloads: any_name_ids(conn, NameKind::Workload, &q.workloads)?,
+        runs: index_runs(conn)?,
         ..Resolved::default()
     };
     if !q.users.is_empty() {
@@ -545,6 +567,13 @@ fn resolve(conn: &Connection, q: &RecordQuery) -> Result<Option<Resolved>, Archi
 }
 
 /// Every user id a list of UPNs (any case) and system user ids can mean.
+/// The runs of the main index levels, oldest first.
+fn index_runs(conn: &Connection) -> Result<Vec<i64>, ArchiveError> {
+    conn.prepare_cached("SELECT run FROM index_runs ORDER BY run")
+        .and_then(|mut s| s.query_map([], |row| row.get(0))?.collect())
+        .map_err(failed("reading the index runs"))
+}
+
 fn resolve_users(conn: &Connection, users: &[String]) -> Result<Vec<UserMatch>, ArchiveError> {
     let mut matches = Vec::new();
     for user in users {

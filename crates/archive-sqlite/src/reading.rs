@@ -68,6 +68,19 @@ fn summary_of_row(row: &Row<'_>, via: Option<Via>) -> rusqlite::Result<RecordSum
     })
 }
 
+/// Runs `read` in one read transaction: a query's plan (which reads the list of index runs) and
+/// its rows then see the same state of the archive, whatever the writer merges meanwhile.
+fn snapshot<T>(
+    conn: &Connection,
+    read: impl FnOnce() -> Result<T, ArchiveError>,
+) -> Result<T, ArchiveError> {
+    let transaction = conn.unchecked_transaction().map_err(failed("starting a read"))?;
+    let result = read();
+    // Nothing was written: ending the read by rolling back costs nothing.
+    drop(transaction);
+    result
+}
+
 /// The rows of one page in order, and where the next page starts.
 fn hits(
     conn: &Connection,
@@ -99,6 +112,14 @@ pub(crate) fn search(
     query: &RecordQuery,
     page: &PageRequest,
 ) -> Result<Page<RecordSummary>, ArchiveError> {
+    snapshot(conn, || search_now(conn, query, page))
+}
+
+fn search_now(
+    conn: &Connection,
+    query: &RecordQuery,
+    page: &PageRequest,
+) -> Result<Page<RecordSummary>, ArchiveError> {
     let (hits, next) = hits(conn, query, page)?;
     let mut statement = conn
         .prepare_cached(&format!(
@@ -119,6 +140,10 @@ pub(crate) fn search(
 }
 
 pub(crate) fn count(conn: &Connection, query: &RecordQuery) -> Result<u64, ArchiveError> {
+    snapshot(conn, || count_now(conn, query))
+}
+
+fn count_now(conn: &Connection, query: &RecordQuery) -> Result<u64, ArchiveError> {
     let Some(plan) = Plan::new(conn, query)? else {
         return Ok(0);
     };
@@ -151,6 +176,15 @@ fn time_key(column: KeyColumn, value: i64) -> String {
 }
 
 pub(crate) fn aggregate(
+    conn: &Connection,
+    query: &RecordQuery,
+    by: Dimension,
+    limit: u32,
+) -> Result<Vec<Bucket>, ArchiveError> {
+    snapshot(conn, || aggregate_now(conn, query, by, limit))
+}
+
+fn aggregate_now(
     conn: &Connection,
     query: &RecordQuery,
     by: Dimension,
@@ -314,6 +348,15 @@ pub(crate) fn record(
 type StoredRaw = (String, i64, Option<i64>, i64, Vec<u8>);
 
 pub(crate) fn raw_page(
+    conn: &Connection,
+    dictionaries: &DictionaryCache,
+    query: &RecordQuery,
+    page: &PageRequest,
+) -> Result<Page<RawRecord>, ArchiveError> {
+    snapshot(conn, || raw_page_now(conn, dictionaries, query, page))
+}
+
+fn raw_page_now(
     conn: &Connection,
     dictionaries: &DictionaryCache,
     query: &RecordQuery,

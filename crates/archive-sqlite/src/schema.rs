@@ -26,9 +26,14 @@
 //! Two-level indexes. An index keyed by a random value (a GUID, a field value) costs one page
 //! write per insert once it outgrows the page cache, and the ingest rate collapses with the
 //! archive's size. So new entries go to `*_staged` tables, small enough to stay cached, and the
-//! writer merges them into the main tables in one sorted pass when they grow (each main page is
-//! then rewritten once per merge, not once per record). Queries read both levels; the merge is
-//! one transaction, so a reader sees an entry in exactly one of them.
+//! writer moves them to the main level in one sorted pass when they grow. For `record_keys` the
+//! main level is one table (each main page is rewritten at most once per merge). For `timeline`
+//! and `fields` (several entries per record) the main level is a list of sorted *runs*
+//! (version 4, `index_runs`): the key starts with the run, so a merge appends a new run at the
+//! end of the B-tree and its cost does not grow with the archive; a query reads each run and the
+//! staged level and merges them in order. Runs of similar size are compacted into one so that
+//! their number stays small. Moving entries is one transaction, so a reader (whose query and
+//! run list come from one read transaction) sees an entry exactly once.
 //!
 //! Indexes on `activity`, each for a question: `activity_time` (covering: time scans, filters on
 //! the small columns and every aggregation read only the index) and `activity_user` (user
@@ -43,7 +48,7 @@ use rusqlite::Connection;
 pub(crate) const APPLICATION_ID: i32 = 0x6433_3635;
 
 /// The schema version this program writes and reads.
-pub(crate) const SCHEMA_VERSION: i32 = 3;
+pub(crate) const SCHEMA_VERSION: i32 = 4;
 
 /// Kinds of strings in the `names` dictionary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,7 +80,7 @@ impl NameKind {
 }
 
 /// Migration `i` moves the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The staged levels of the two-level indexes, empty (also used to empty them after a merge).
 pub(crate) const STAGED_TABLES_RESET: &str = r#"
@@ -403,6 +408,51 @@ CREATE TABLE change_fields (
 ) WITHOUT ROWID;
 
 ALTER TABLE totals ADD COLUMN changes INTEGER NOT NULL DEFAULT 0;
+"#;
+
+/// Index runs: the main levels of `timeline` and `fields` become sorted runs, one per merge of
+/// the staged entries, keyed by the run first. A merge then appends at the end of each B-tree
+/// (every page written once) instead of inserting into the middle of an index that grows with
+/// the archive; queries read each run (see `index_runs`). The entries of an older archive become
+/// run 0.
+const V4: &str = r#"
+CREATE TABLE index_runs (
+    run INTEGER PRIMARY KEY,
+    -- The records whose entries the run holds: seq first_seq ..= last_seq.
+    first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    records INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+INSERT INTO index_runs (run, first_seq, last_seq, records, created_at)
+    SELECT 0, 0, coalesce((SELECT max(seq) FROM activity), 0), (SELECT count(*) FROM activity), 0
+    WHERE EXISTS (SELECT 1 FROM timeline) OR EXISTS (SELECT 1 FROM fields);
+
+CREATE TABLE timeline_v4 (
+    run INTEGER NOT NULL,
+    entity_ref INTEGER NOT NULL,
+    time INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    listed INTEGER NOT NULL,
+    PRIMARY KEY (run, entity_ref, time, seq)
+) WITHOUT ROWID;
+INSERT INTO timeline_v4 (run, entity_ref, time, seq, listed)
+    SELECT 0, entity_ref, time, seq, listed FROM timeline ORDER BY entity_ref, time, seq;
+DROP TABLE timeline;
+ALTER TABLE timeline_v4 RENAME TO timeline;
+
+CREATE TABLE fields_v4 (
+    run INTEGER NOT NULL,
+    name INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (run, name, value, time, seq)
+) WITHOUT ROWID;
+INSERT INTO fields_v4 (run, name, value, time, seq)
+    SELECT 0, name, value, time, seq FROM fields ORDER BY name, value, time, seq;
+DROP TABLE fields;
+ALTER TABLE fields_v4 RENAME TO fields;
 "#;
 
 /// Why a file cannot be used as an archive.

@@ -604,15 +604,39 @@ impl Writer {
         }
     }
 
+    /// Moves the staged entries to the main level in one transaction: keys into `record_keys`,
+    /// timeline and field entries as a new sorted run appended to `timeline` and `fields`.
     fn merge_staged(&mut self) -> rusqlite::Result<()> {
+        let now = micros(self.clock.now());
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let (run, first_seq): (i64, i64) = tx.query_row(
+            "SELECT coalesce(max(run), -1) + 1, coalesce(max(last_seq), 0) + 1 FROM index_runs",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        let last_seq: i64 =
+            tx.query_row("SELECT coalesce(max(seq), 0) FROM activity", [], |row| row.get(0))?;
+        // The staged tables are read in key order, so each run is written in key order at the
+        // end of its B-tree.
+        tx.execute(
+            "INSERT INTO timeline (run, entity_ref, time, seq, listed) \
+             SELECT ?1, entity_ref, time, seq, listed FROM timeline_staged \
+             ORDER BY entity_ref, time, seq",
+            [run],
+        )?;
+        tx.execute(
+            "INSERT INTO fields (run, name, value, time, seq) \
+             SELECT ?1, name, value, time, seq FROM fields_staged ORDER BY name, value, time, seq",
+            [run],
+        )?;
+        tx.execute(
+            "INSERT INTO index_runs (run, first_seq, last_seq, records, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![run, first_seq, last_seq, self.staged as i64, now],
+        )?;
         tx.execute_batch(
             "INSERT OR IGNORE INTO record_keys (record_key, seq) \
                  SELECT record_key, seq FROM record_keys_staged; \
-             INSERT OR IGNORE INTO timeline (entity_ref, time, seq, listed) \
-                 SELECT entity_ref, time, seq, listed FROM timeline_staged; \
-             INSERT OR IGNORE INTO fields (name, value, time, seq) \
-                 SELECT name, value, time, seq FROM fields_staged; \
              UPDATE totals SET staged = 0 WHERE id = 1;",
         )?;
         // Emptying by dropping and recreating is one step instead of one per row.

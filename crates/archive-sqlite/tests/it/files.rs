@@ -20,7 +20,7 @@ async fn open_creates_a_missing_file_with_the_current_schema() {
     let conn = Connection::open(&path).expect("open");
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("mode");
-    assert_eq!((version, mode.as_str()), (3, "wal"));
+    assert_eq!((version, mode.as_str()), (4, "wal"));
 }
 
 #[tokio::test]
@@ -302,6 +302,9 @@ async fn merged_and_staged_index_entries_answer_alike() {
     };
     assert_eq!(staged("record_keys_staged"), 10);
     assert_eq!(staged("record_keys"), 90);
+    // Each merge appended one sorted run of timeline and field entries.
+    assert_eq!(staged("index_runs"), 3);
+    assert_eq!(staged("(SELECT DISTINCT run FROM timeline)"), 3);
     // Every record is a duplicate now, wherever its key lives.
     let receipt = archive.ingest(batch(&raws)).await.expect("ingest");
     assert_eq!((receipt.inserted, receipt.duplicates), (0, 100));
@@ -320,6 +323,20 @@ async fn merged_and_staged_index_entries_answer_alike() {
     let found: Vec<(String, Via)> =
         page.rows.into_iter().map(|r| (r.id, r.via.expect("via is set"))).collect();
     assert_eq!(found, expected);
+    // Pages of 2, newest first, cross the runs and the staged level without a gap or a repeat.
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let request = PageRequest { limit: 2, after, order: Order::NewestFirst };
+        let page = archive.search(&q, &request).await.expect("search");
+        paged.extend(page.rows.into_iter().map(|r| (r.id, r.via.expect("via is set"))));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    paged.reverse();
+    assert_eq!(paged, expected);
     for n in [1, 95, 100] {
         let stored = archive.record(&record_id(n)).await.expect("record").expect("found");
         assert_eq!(stored.raw, raws[n as usize - 1]);
@@ -332,5 +349,80 @@ async fn merged_and_staged_index_entries_answer_alike() {
         ..RecordQuery::default()
     };
     assert_eq!(archive.count(&field).await.expect("count"), 1);
+    assert!(archive.verify().await.expect("verify").is_intact());
+}
+
+/// An archive of schema version 3 (one main table per index) keeps answering after the upgrade
+/// to index runs: its entries become run 0, and new merges add runs after it.
+#[tokio::test]
+async fn a_version_three_archive_keeps_its_index_entries() {
+    use archive::{Order, PageRequest};
+    use chrono::{TimeZone, Utc};
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let path = folder.path().join("archive.sqlite");
+    let options = archive_sqlite::SqliteOptions {
+        merge_min_records: 25,
+        merge_max_records: 25,
+        ..crate::small_options()
+    };
+    let listed = uuid::Uuid::parse_str("5f3b0b3e-1c2d-4e5f-9a8b-000000000003").expect("guid");
+    let timeline = RecordQuery { record_id: Some(listed), ..RecordQuery::default() };
+    let field = |n: u32| RecordQuery {
+        field: Some(archive::query::FieldFilter {
+            name: "name".into(),
+            value: Some(format!("Account {n}")),
+        }),
+        ..RecordQuery::default()
+    };
+    let all = PageRequest { limit: 1000, after: None, order: Order::OldestFirst };
+    let ids = |page: archive::Page<archive::RecordSummary>| -> Vec<String> {
+        page.rows.into_iter().map(|r| r.id).collect()
+    };
+
+    let archive = SqliteArchive::open_with(&path, crate::clock(), options.clone()).expect("opens");
+    fill(&archive, 100, 10).await;
+    let before = ids(archive.search(&timeline, &all).await.expect("search"));
+    archive.close().await.expect("close");
+    drop(archive);
+    crate::downgrade_to_v3(&path);
+
+    let archive = SqliteArchive::open_with(&path, crate::clock(), options).expect("opens");
+    let runs: Vec<(i64, i64)> = Connection::open(&path)
+        .expect("open")
+        .prepare("SELECT run, records FROM index_runs")
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .expect("runs");
+    assert_eq!(runs, vec![(0, 100)], "the version 3 entries are run 0");
+    assert_eq!(ids(archive.search(&timeline, &all).await.expect("search")), before);
+    assert_eq!(archive.count(&field(97)).await.expect("count"), 1);
+
+    // 60 more records (ids 101..=160 reuse the same rows and names): new runs after run 0.
+    let start = Utc.with_ymd_and_hms(2026, 6, 2, 0, 0, 0).single().expect("time");
+    let raws: Vec<Vec<u8>> = (101..=160u32)
+        .map(|n| {
+            let listed = ["5f3b0b3e-1c2d-4e5f-9a8b-000000000003"];
+            let entity = format!("5f3b0b3e-1c2d-4e5f-9a8b-{:012x}", n % 17);
+            crate::crm_json(
+                n,
+                start + chrono::Duration::seconds(i64::from(n)),
+                "x@contoso.com",
+                &entity,
+                &listed,
+            )
+        })
+        .collect();
+    for chunk in raws.chunks(10) {
+        archive.ingest(batch(chunk)).await.expect("ingest");
+    }
+    let after = ids(archive.search(&timeline, &all).await.expect("search"));
+    let expected: Vec<String> = before.iter().cloned().chain((101..=160).map(record_id)).collect();
+    assert_eq!(after, expected);
+    assert_eq!(archive.count(&field(97)).await.expect("count"), 1);
+    assert_eq!(archive.count(&field(150)).await.expect("count"), 1);
+    let runs: i64 = Connection::open(&path)
+        .expect("open")
+        .query_row("SELECT count(*) FROM index_runs", [], |r| r.get(0))
+        .expect("runs");
+    assert!(runs >= 2, "new merges add runs after run 0 ({runs})");
     assert!(archive.verify().await.expect("verify").is_intact());
 }

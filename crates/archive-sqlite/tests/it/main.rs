@@ -93,6 +93,26 @@ async fn fill(archive: &SqliteArchive, count: u32, per_batch: usize) -> Vec<Vec<
     raws
 }
 
+/// Turns a closed archive of the current schema back into version 3: the timeline and field
+/// entries in one main table each (as version 3 kept them), no index runs.
+fn downgrade_to_v3(path: &Path) {
+    let conn = rusqlite::Connection::open(path).expect("open");
+    conn.execute_batch(
+        "CREATE TABLE timeline_v3 (entity_ref INTEGER NOT NULL, time INTEGER NOT NULL, \
+             seq INTEGER NOT NULL, listed INTEGER NOT NULL, \
+             PRIMARY KEY (entity_ref, time, seq)) WITHOUT ROWID; \
+         INSERT INTO timeline_v3 SELECT entity_ref, time, seq, listed FROM timeline; \
+         DROP TABLE timeline; ALTER TABLE timeline_v3 RENAME TO timeline; \
+         CREATE TABLE fields_v3 (name INTEGER NOT NULL, value TEXT NOT NULL, \
+             time INTEGER NOT NULL, seq INTEGER NOT NULL, \
+             PRIMARY KEY (name, value, time, seq)) WITHOUT ROWID; \
+         INSERT INTO fields_v3 SELECT name, value, time, seq FROM fields; \
+         DROP TABLE fields; ALTER TABLE fields_v3 RENAME TO fields; \
+         DROP TABLE index_runs; PRAGMA user_version = 3;",
+    )
+    .expect("back to version 3");
+}
+
 /// Waits until the background training has published a compression dictionary.
 async fn dictionary_trained(archive: &SqliteArchive) -> i64 {
     for _ in 0..500 {

@@ -324,6 +324,7 @@ async fn a_version_one_archive_is_migrated() {
     archive.ingest(records(1, 10)).await.expect("ingest");
     archive.close().await.expect("close");
     drop(archive);
+    crate::downgrade_to_v3(&path);
     {
         let conn = Connection::open(&path).expect("open");
         conn.execute_batch(
@@ -353,7 +354,7 @@ async fn a_version_one_archive_is_migrated() {
     archive.create_account(account, at(0)).await.expect("an account");
     let conn = Connection::open(&path).expect("open");
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 }
 
 // ---------------------------------------------------------------------------------------------
