@@ -18,8 +18,9 @@ impl RecordKey {
     /// The stored key of an `Id`. Only GUIDs whose canonical (lower-case hyphenated) text is the
     /// id itself, ignoring case, are packed, so that every id reads back exactly as it was stored.
     pub(crate) fn of(id: &str) -> RecordKey {
+        let mut canonical = [0; uuid::fmt::Hyphenated::LENGTH];
         match Uuid::try_parse(id) {
-            Ok(uuid) if uuid.hyphenated().to_string().eq_ignore_ascii_case(id) => {
+            Ok(uuid) if uuid.hyphenated().encode_lower(&mut canonical).eq_ignore_ascii_case(id) => {
                 RecordKey::Guid(*uuid.as_bytes())
             }
             _ => RecordKey::Text(id.to_string()),

@@ -8,7 +8,7 @@
 //! rollback needs no invalidation. The maps that grow with the archive are cleared when they
 //! exceed a bound, so memory stays flat: a cleared id is simply looked up again.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::{PoisonError, RwLock};
 
 use archive::columns::RecordColumns;
@@ -18,8 +18,12 @@ use crate::encoding::guid_bytes;
 use crate::schema::NameKind;
 
 /// Entries kept per map (per kind for names) before it is cleared: enough for every user,
-/// organization, message and field name, and for the rows and names of the recent activity.
+/// organization, message and field name, and for the names of the recent activity.
 const BOUND: usize = 100_000;
+
+/// Row GUIDs kept before the map is cleared: result sets list many rows, and a row missing here
+/// costs the writer two index lookups (about 20 MiB at this bound).
+const GUID_BOUND: usize = 400_000;
 
 type NameMap = HashMap<NameKind, HashMap<String, i64>>;
 
@@ -52,9 +56,12 @@ pub(crate) struct RecordIds {
     pub(crate) fields: Vec<Option<i64>>,
 }
 
-/// The tenant as a `names` value.
-pub(crate) fn tenant_text(columns: &RecordColumns) -> Option<String> {
-    columns.tenant_id.map(|t| t.hyphenated().to_string())
+/// The tenant as a `names` value, written into `buffer` (no allocation per record).
+pub(crate) fn tenant_text<'b>(
+    columns: &RecordColumns,
+    buffer: &'b mut [u8; uuid::fmt::Hyphenated::LENGTH],
+) -> Option<&'b str> {
+    columns.tenant_id.map(|t| &*t.hyphenated().encode_lower(buffer))
 }
 
 impl KnownIds {
@@ -77,7 +84,7 @@ impl KnownIds {
                 RecordIds {
                     workload: name(NameKind::Workload, Some(&c.workload)),
                     operation: name(NameKind::Operation, Some(&c.operation)),
-                    tenant: name(NameKind::Tenant, tenant_text(c).as_deref()),
+                    tenant: name(NameKind::Tenant, tenant_text(c, &mut [0; 36])),
                     user,
                     system_user,
                     organization: name(NameKind::Organization, c.organization.as_deref()),
@@ -125,7 +132,7 @@ impl KnownIds {
         }
         if !pending.guids.is_empty() {
             let mut guids = self.guids.write().unwrap_or_else(PoisonError::into_inner);
-            if guids.len() + pending.guids.len() > BOUND {
+            if guids.len() + pending.guids.len() > GUID_BOUND {
                 guids.clear();
             }
             guids.extend(pending.guids.drain());

@@ -2,7 +2,7 @@
 //! quarantine, cursors and the summary. Every function runs on a read-only connection inside a
 //! blocking task.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use archive::columns::{CATEGORIES, access_name, category_names};
 use archive::query::MAX_PAGE;
@@ -207,7 +207,7 @@ fn aggregate_now(
     let (sql, params) = plan.keys(column);
     let mut statement = conn.prepare(&sql).map_err(failed("planning a report"))?;
     let mut rows = statement.query(params_from_iter(params)).map_err(failed("running a report"))?;
-    let mut counts: HashMap<Option<i64>, u64> = HashMap::new();
+    let mut counts: HashMap<Option<i64>, u64> = HashMap::default();
     while let Some(row) = rows.next().map_err(failed("running a report"))? {
         let key: Option<i64> = row.get(0).map_err(failed("running a report"))?;
         *counts.entry(key).or_default() += 1;

@@ -17,7 +17,7 @@
 //! The writer also trains the compression dictionaries, on a thread of their own, from samples
 //! of the archive's first records.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -396,7 +396,8 @@ impl Writer {
             .map_err(&fail)?;
         // Index entries of the batch, inserted sorted at its end: consecutive inserts then land
         // on the same pages.
-        let mut new_keys: HashMap<RecordKey, i64> = HashMap::with_capacity(batch.records.len());
+        let mut new_keys: HashMap<RecordKey, i64> =
+            HashMap::with_capacity_and_hasher(batch.records.len(), Default::default());
         let mut timeline: Vec<(i64, i64, i64, i64)> = Vec::new();
         let mut fields: Vec<(i64, &str, i64, i64)> = Vec::new();
 
@@ -430,7 +431,7 @@ impl Writer {
             let operation =
                 ids.name(NameKind::Operation, &c.operation, hint.operation).map_err(&fail)?;
             let tenant = ids
-                .optional_name(NameKind::Tenant, tenant_text(c).as_deref(), hint.tenant)
+                .optional_name(NameKind::Tenant, tenant_text(c, &mut [0; 36]), hint.tenant)
                 .map_err(&fail)?;
             let user = ids.name(NameKind::User, &c.user, hint.user).map_err(&fail)?;
             let system_user = guid_bytes(c.system_user_id)
@@ -510,8 +511,8 @@ impl Writer {
         drop((find_key, find_staged_key));
         let mut keys: Vec<(RecordKey, i64)> = new_keys.into_iter().collect();
         keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        insert_many(conn, "record_keys_staged (record_key, seq)", 2, "", &keys, |(k, s)| {
-            vec![k as &dyn ToSql, s]
+        insert_many(conn, "record_keys_staged (record_key, seq)", "", &keys, |(k, s)| {
+            [k as &dyn ToSql, s]
         })
         .map_err(&fail)?;
         // A record about a row that also lists it stays `Entity` (listed 0 sorts first).
@@ -520,10 +521,9 @@ impl Writer {
         insert_many(
             conn,
             "timeline_staged (entity_ref, time, seq, listed)",
-            4,
             "ON CONFLICT DO NOTHING",
             &timeline,
-            |(e, t, s, l)| vec![e as &dyn ToSql, t, s, l],
+            |(e, t, s, l)| [e as &dyn ToSql, t, s, l],
         )
         .map_err(&fail)?;
         fields.sort_unstable();
@@ -531,10 +531,9 @@ impl Writer {
         insert_many(
             conn,
             "fields_staged (name, value, time, seq)",
-            4,
             "ON CONFLICT DO NOTHING",
             &fields,
-            |(n, v, t, s)| vec![n as &dyn ToSql, v, t, s],
+            |(n, v, t, s)| [n as &dyn ToSql, v, t, s],
         )
         .map_err(&fail)?;
 
@@ -807,33 +806,36 @@ fn write_cursors(
 /// Rows per multi-row INSERT.
 const ROWS_PER_INSERT: usize = 64;
 
-/// Inserts `rows` into `target` (`table (columns)`), `ROWS_PER_INSERT` at a time.
-fn insert_many<T>(
+/// Inserts `rows` into `target` (`table (columns)`), `ROWS_PER_INSERT` at a time; `bind` gives
+/// the `N` values of a row.
+fn insert_many<'r, T, const N: usize>(
     conn: &Connection,
     target: &str,
-    width: usize,
     tail: &str,
-    rows: &[T],
-    bind: impl Fn(&T) -> Vec<&dyn ToSql>,
+    rows: &'r [T],
+    bind: impl Fn(&'r T) -> [&'r dyn ToSql; N],
 ) -> rusqlite::Result<()> {
-    let one = format!("({})", vec!["?"; width].join(", "));
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let sql = if chunk.len() == ROWS_PER_INSERT {
-            format!(
-                "INSERT INTO {target} VALUES {} {tail}",
-                vec![one.as_str(); chunk.len()].join(", ")
-            )
-        } else {
-            format!("INSERT INTO {target} VALUES {one} {tail}")
-        };
+    let one = format!("({})", vec!["?"; N].join(", "));
+    let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
+    if chunks.len() > 0 {
+        let sql = format!(
+            "INSERT INTO {target} VALUES {} {tail}",
+            vec![one.as_str(); ROWS_PER_INSERT].join(", ")
+        );
         let mut statement = conn.prepare_cached(&sql)?;
-        if chunk.len() == ROWS_PER_INSERT {
-            let values: Vec<&dyn ToSql> = chunk.iter().flat_map(&bind).collect();
+        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(N * ROWS_PER_INSERT);
+        for chunk in chunks.by_ref() {
+            values.clear();
+            values.extend(chunk.iter().flat_map(&bind));
             statement.execute(values.as_slice())?;
-        } else {
-            for row in chunk {
-                statement.execute(bind(row).as_slice())?;
-            }
+        }
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut statement =
+            conn.prepare_cached(&format!("INSERT INTO {target} VALUES {one} {tail}"))?;
+        for row in rest {
+            statement.execute(bind(row).as_slice())?;
         }
     }
     Ok(())
