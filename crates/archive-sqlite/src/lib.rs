@@ -75,6 +75,10 @@ pub struct SqliteOptions {
     pub merge_min_records: u64,
     /// ... and at most this many (the staged tables must stay in the writer's page cache).
     pub merge_max_records: u64,
+    /// Answer aggregations over whole UTC days from the counts the writer keeps per day (the
+    /// default); off, every aggregation reads each matching record (to compare, in tests and
+    /// benchmarks).
+    pub report_counts: bool,
 }
 
 impl Default for SqliteOptions {
@@ -89,6 +93,7 @@ impl Default for SqliteOptions {
             dictionary_bytes: 110 << 10,
             merge_min_records: 50_000,
             merge_max_records: 250_000,
+            report_counts: true,
         }
     }
 }
@@ -535,7 +540,10 @@ impl Archive for SqliteArchive {
         limit: u32,
     ) -> Result<Vec<Bucket>, ArchiveError> {
         let query = query.clone();
-        self.read(move |conn, _| reading::aggregate(conn, &query, by, limit)).await
+        self.read(move |conn, shared| {
+            reading::aggregate(conn, &query, by, limit, shared.options.report_counts)
+        })
+        .await
     }
 
     async fn record(&self, id: &str) -> Result<Option<StoredRecord>, ArchiveError> {

@@ -112,6 +112,7 @@ impl KeyColumn {
 #[derive(Debug)]
 pub(crate) struct Plan {
     arms: Vec<Arm>,
+    resolved: Resolved,
 }
 
 /// SQL text and its parameters.
@@ -131,7 +132,7 @@ impl Plan {
         {
             return Ok(None);
         }
-        Ok(Some(Plan { arms: arms(&resolved) }))
+        Ok(Some(Plan { arms: arms(&resolved), resolved }))
     }
 
     /// Whether the query has no filter at all (every record matches).
@@ -192,6 +193,82 @@ impl Plan {
         self.union(|arm| key.expression(arm.order))
     }
 
+    /// `(key, records)` rows whose sum per key answers the aggregation, read from the counts
+    /// kept per UTC day (`daily_counts`, `hourly_counts`), when the query allows: its period is
+    /// whole UTC days (or open), and it filters only on what those counts are keyed by. `None`:
+    /// count the rows ([`Plan::keys`]).
+    pub(crate) fn counted(&self, key: KeyColumn) -> Option<Sql> {
+        let r = &self.resolved;
+        let whole_days = |t: Option<i64>| t.is_none_or(|t| t.rem_euclid(DAY_MICROS) == 0);
+        let only_kept_filters = r.record.is_none()
+            && r.field.is_none()
+            && r.client_ips.is_none()
+            && r.correlation.is_none()
+            && r.text.is_none()
+            && r.users.as_ref().is_none_or(|u| u.iter().all(|u| u.system_user.is_none()));
+        if !(whole_days(r.from) && whole_days(r.to) && only_kept_filters) {
+            return None;
+        }
+        let mut conditions = Vec::new();
+        if let Some(from) = r.from {
+            conditions.push(format!("day >= {}", from.div_euclid(DAY_MICROS)));
+        }
+        if let Some(to) = r.to {
+            conditions.push(format!("day < {}", to.div_euclid(DAY_MICROS)));
+        }
+        if let Some(organizations) = &r.organizations {
+            conditions.push(format!("organization IN ({})", id_list(organizations)));
+        }
+        if key == KeyColumn::Hour {
+            // Hours are counted per organization only.
+            let narrower = r.users.is_some()
+                || r.entities.is_some()
+                || r.messages.is_some()
+                || r.access.is_some()
+                || r.category.is_some()
+                || r.workloads.is_some();
+            if narrower {
+                return None;
+            }
+            let sql =
+                format!("SELECT hour, records FROM hourly_counts{}", where_clause(&conditions));
+            return Some((sql, Vec::new()));
+        }
+        if let Some(users) = &r.users {
+            let users: Vec<i64> = users.iter().map(|u| u.user).collect();
+            conditions.push(format!("user IN ({})", id_list(&users)));
+        }
+        let lists = [
+            ("entity", &r.entities),
+            ("message", &r.messages),
+            ("access", &r.access),
+            ("workload", &r.workloads),
+        ];
+        for (column, ids) in lists {
+            if let Some(ids) = ids {
+                conditions.push(format!("{column} IN ({})", id_list(ids)));
+            }
+        }
+        if let Some(bit) = r.category {
+            conditions.push(format!("(categories & {bit}) <> 0"));
+        }
+        let expression = match key {
+            KeyColumn::Day => "day",
+            // 1970-01-01 was a Thursday (3 when Monday is 0).
+            KeyColumn::Weekday => "(day + 3) % 7",
+            KeyColumn::User => "user",
+            KeyColumn::Organization => "nullif(organization, 0)",
+            KeyColumn::Entity => "nullif(entity, 0)",
+            KeyColumn::Message => "nullif(message, 0)",
+            KeyColumn::Access => "access",
+            KeyColumn::Categories => "categories",
+            KeyColumn::Hour => return None,
+        };
+        let sql =
+            format!("SELECT {expression}, records FROM daily_counts{}", where_clause(&conditions));
+        Some((sql, Vec::new()))
+    }
+
     fn union(&self, select: impl Fn(&Arm) -> String) -> Sql {
         let mut params = Vec::new();
         let selects: Vec<String> = self
@@ -210,6 +287,8 @@ impl Plan {
         (selects.join(" UNION ALL "), params)
     }
 }
+
+const DAY_MICROS: i64 = 86_400_000_000;
 
 /// `via` of arms that do not answer a record filter.
 const NO_VIA: &str = "NULL";
@@ -433,16 +512,37 @@ fn field_names_condition(names: &[i64], runs: &[i64]) -> String {
     )
 }
 
-/// The levels of a run-keyed index: each main run, then the staged level (`None`).
-fn levels(runs: &[i64]) -> impl Iterator<Item = Option<i64>> + '_ {
-    runs.iter().copied().map(Some).chain([None])
+/// The levels of a run-keyed index: each main run, then the staged level (`None`). Past
+/// [`MAX_RUN_ARMS`] runs, all runs are read as one level (`Some(None)` below): SQLite limits the
+/// terms of a compound SELECT, and that level's rows are then sorted rather than merged.
+fn levels(runs: &[i64]) -> Vec<Level<'_>> {
+    let mut levels: Vec<Level<'_>> = if runs.len() > MAX_RUN_ARMS {
+        vec![Level::Runs(runs)]
+    } else {
+        runs.iter().map(|run| Level::Runs(std::slice::from_ref(run))).collect()
+    };
+    levels.push(Level::Staged);
+    levels
+}
+
+/// Arms per index level a query may use before the runs are read as one level.
+const MAX_RUN_ARMS: usize = 120;
+
+/// One level of a run-keyed index as a query reads it.
+#[derive(Debug, Clone, Copy)]
+enum Level<'a> {
+    Runs(&'a [i64]),
+    Staged,
 }
 
 /// The table of one level of `index` (read under `alias`) and the condition that selects it.
-fn level(index: &str, alias: &str, run: Option<i64>) -> (String, Vec<String>) {
-    match run {
-        Some(run) => (index.to_string(), vec![format!("{alias}.run = {run}")]),
-        None => (format!("{index}_staged"), Vec::new()),
+fn level(index: &str, alias: &str, level: Level<'_>) -> (String, Vec<String>) {
+    match level {
+        Level::Runs([run]) => (index.to_string(), vec![format!("{alias}.run = {run}")]),
+        Level::Runs(runs) => {
+            (index.to_string(), vec![format!("{alias}.run IN ({})", id_list(runs))])
+        }
+        Level::Staged => (format!("{index}_staged"), Vec::new()),
     }
 }
 

@@ -175,13 +175,16 @@ fn time_key(column: KeyColumn, value: i64) -> String {
     }
 }
 
+/// Counts matching records per value of `by`; `report_counts`: from the counts kept per day
+/// when the query allows (see [`Plan::counted`]), else by reading every matching row.
 pub(crate) fn aggregate(
     conn: &Connection,
     query: &RecordQuery,
     by: Dimension,
     limit: u32,
+    report_counts: bool,
 ) -> Result<Vec<Bucket>, ArchiveError> {
-    snapshot(conn, || aggregate_now(conn, query, by, limit))
+    snapshot(conn, || aggregate_now(conn, query, by, limit, report_counts))
 }
 
 fn aggregate_now(
@@ -189,6 +192,7 @@ fn aggregate_now(
     query: &RecordQuery,
     by: Dimension,
     limit: u32,
+    report_counts: bool,
 ) -> Result<Vec<Bucket>, ArchiveError> {
     let Some(plan) = Plan::new(conn, query)? else {
         return Ok(Vec::new());
@@ -204,13 +208,18 @@ fn aggregate_now(
         Dimension::Access => KeyColumn::Access,
         Dimension::Category => KeyColumn::Categories,
     };
-    let (sql, params) = plan.keys(column);
+    let counted = if report_counts { plan.counted(column) } else { None };
+    let (sql, params) = counted.clone().unwrap_or_else(|| plan.keys(column));
     let mut statement = conn.prepare(&sql).map_err(failed("planning a report"))?;
     let mut rows = statement.query(params_from_iter(params)).map_err(failed("running a report"))?;
     let mut counts: HashMap<Option<i64>, u64> = HashMap::default();
     while let Some(row) = rows.next().map_err(failed("running a report"))? {
         let key: Option<i64> = row.get(0).map_err(failed("running a report"))?;
-        *counts.entry(key).or_default() += 1;
+        let records = match counted {
+            Some(_) => row.get::<_, i64>(1).map_err(failed("running a report"))? as u64,
+            None => 1,
+        };
+        *counts.entry(key).or_default() += records;
     }
     let limit = limit as usize;
     let mut buckets: Vec<(i64, Bucket)> = Vec::new();

@@ -22,6 +22,8 @@
 //!   store (`accounts`, `sessions`, `api_tokens`, `access_log`; see the `access` module).
 //! - Version 3: Dataverse audit changes (`changes`, `change_fields`; see the `changes` module)
 //!   and their count in `totals`.
+//! - Version 4: index runs (`index_runs`, see below) and the per-day counts reports read
+//!   (`daily_counts`, `hourly_counts`).
 //!
 //! Two-level indexes. An index keyed by a random value (a GUID, a field value) costs one page
 //! write per insert once it outgrows the page cache, and the ingest rate collapses with the
@@ -410,11 +412,19 @@ CREATE TABLE change_fields (
 ALTER TABLE totals ADD COLUMN changes INTEGER NOT NULL DEFAULT 0;
 "#;
 
+/// Version 4.
+///
 /// Index runs: the main levels of `timeline` and `fields` become sorted runs, one per merge of
 /// the staged entries, keyed by the run first. A merge then appends at the end of each B-tree
 /// (every page written once) instead of inserting into the middle of an index that grows with
 /// the archive; queries read each run (see `index_runs`). The entries of an older archive become
 /// run 0.
+///
+/// Report counts: `daily_counts` holds the number of records per UTC day and combination of the
+/// dimensions reports filter and group by (0 where a record has no value), `hourly_counts` per
+/// UTC day, hour and organization. The writer adds each batch's counts in the batch's
+/// transaction, so that a report over whole days reads a few thousand rows per day instead of
+/// every record. An older archive's counts are computed once, here.
 const V4: &str = r#"
 CREATE TABLE index_runs (
     run INTEGER PRIMARY KEY,
@@ -453,6 +463,34 @@ INSERT INTO fields_v4 (run, name, value, time, seq)
     SELECT 0, name, value, time, seq FROM fields ORDER BY name, value, time, seq;
 DROP TABLE fields;
 ALTER TABLE fields_v4 RENAME TO fields;
+
+CREATE TABLE daily_counts (
+    day INTEGER NOT NULL,
+    organization INTEGER NOT NULL,
+    user INTEGER NOT NULL,
+    entity INTEGER NOT NULL,
+    message INTEGER NOT NULL,
+    access INTEGER NOT NULL,
+    categories INTEGER NOT NULL,
+    workload INTEGER NOT NULL,
+    records INTEGER NOT NULL,
+    PRIMARY KEY (day, organization, user, entity, message, access, categories, workload)
+) WITHOUT ROWID;
+INSERT INTO daily_counts
+    SELECT time / 86400000000, coalesce(organization, 0), user, coalesce(entity, 0),
+        coalesce(message, 0), access, categories, workload, count(*)
+    FROM activity GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+
+CREATE TABLE hourly_counts (
+    day INTEGER NOT NULL,
+    hour INTEGER NOT NULL,
+    organization INTEGER NOT NULL,
+    records INTEGER NOT NULL,
+    PRIMARY KEY (day, hour, organization)
+) WITHOUT ROWID;
+INSERT INTO hourly_counts
+    SELECT time / 86400000000, (time / 3600000000) % 24, coalesce(organization, 0), count(*)
+    FROM activity GROUP BY 1, 2, 3;
 "#;
 
 /// Why a file cannot be used as an archive.

@@ -399,6 +399,7 @@ impl Writer {
         let mut new_keys: HashMap<RecordKey, i64> =
             HashMap::with_capacity_and_hasher(batch.records.len(), Default::default());
         let mut timeline: Vec<(i64, i64, i64, i64)> = Vec::new();
+        let mut counts = ReportCounts::default();
         let mut fields: Vec<(i64, &str, i64, i64)> = Vec::new();
 
         for record in &batch.records {
@@ -477,6 +478,19 @@ impl Writer {
                     result_status,
                 ])
                 .map_err(&fail)?;
+            counts.add(
+                DailyKey {
+                    day: time.div_euclid(DAY_MICROS),
+                    organization: organization.unwrap_or(0),
+                    user,
+                    entity: entity.unwrap_or(0),
+                    message: message.unwrap_or(0),
+                    access: archive::columns::access_code(c.access),
+                    categories: i64::from(c.categories),
+                    workload,
+                },
+                time,
+            );
             insert_raw
                 .execute(params![
                     next_seq,
@@ -537,6 +551,7 @@ impl Writer {
         )
         .map_err(&fail)?;
 
+        counts.write(conn).map_err(&fail)?;
         tally.receipt.quarantined =
             write_quarantined(conn, &batch.quarantined, now_micros).map_err(&fail)?;
         write_cursors(conn, &batch.cursors, now_micros).map_err(&fail)?;
@@ -801,6 +816,67 @@ fn write_cursors(
         upsert.execute(params![name, value, now_micros])?;
     }
     Ok(())
+}
+
+const DAY_MICROS: i64 = 86_400_000_000;
+const HOUR_MICROS: i64 = 3_600_000_000;
+
+/// A `daily_counts` key: a UTC day and the report dimensions of a record (0: no value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct DailyKey {
+    day: i64,
+    organization: i64,
+    user: i64,
+    entity: i64,
+    message: i64,
+    access: i64,
+    categories: i64,
+    workload: i64,
+}
+
+/// The report counts of one batch, added to `daily_counts` and `hourly_counts` at its end.
+#[derive(Debug, Default)]
+struct ReportCounts {
+    daily: HashMap<DailyKey, i64>,
+    /// (day, hour, organization).
+    hourly: HashMap<(i64, i64, i64), i64>,
+}
+
+impl ReportCounts {
+    fn add(&mut self, key: DailyKey, time: i64) {
+        let hour = time.div_euclid(HOUR_MICROS).rem_euclid(24);
+        *self.hourly.entry((key.day, hour, key.organization)).or_default() += 1;
+        *self.daily.entry(key).or_default() += 1;
+    }
+
+    fn write(&self, conn: &Connection) -> rusqlite::Result<()> {
+        let mut daily = conn.prepare_cached(
+            "INSERT INTO daily_counts (day, organization, user, entity, message, access, \
+             categories, workload, records) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT DO UPDATE SET records = records + excluded.records",
+        )?;
+        for (k, records) in &self.daily {
+            daily.execute(params![
+                k.day,
+                k.organization,
+                k.user,
+                k.entity,
+                k.message,
+                k.access,
+                k.categories,
+                k.workload,
+                records
+            ])?;
+        }
+        let mut hourly = conn.prepare_cached(
+            "INSERT INTO hourly_counts (day, hour, organization, records) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT DO UPDATE SET records = records + excluded.records",
+        )?;
+        for ((day, hour, organization), records) in &self.hourly {
+            hourly.execute(params![day, hour, organization, records])?;
+        }
+        Ok(())
+    }
 }
 
 /// Rows per multi-row INSERT.

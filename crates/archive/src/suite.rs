@@ -1080,7 +1080,35 @@ async fn aggregates_by_every_dimension<A: Archive>(archive: &A) {
     ];
     let filtered = RecordQuery { workloads: vec!["CRM".into()], ..RecordQuery::default() };
     let timeline = RecordQuery { record_id: Some(guid(CONTACT_X)), ..RecordQuery::default() };
-    for q in [RecordQuery::default(), filtered, timeline] {
+    // What reports ask: whole UTC days, narrowed by organization, user, table, message, kind of
+    // access or category (a backend may answer these from counts it keeps per day), and a period
+    // that does not start at midnight (which it must not).
+    let day = |d: u32| Utc.with_ymd_and_hms(2026, 6, d, 0, 0, 0).single();
+    let whole_days = RecordQuery { from: day(2), to: day(4), ..RecordQuery::default() };
+    let first = |pick: fn(&RecordColumns) -> Option<String>| {
+        reference.records.iter().find_map(|s| pick(&s.columns))
+    };
+    let mut queries = vec![RecordQuery::default(), filtered, timeline, whole_days.clone()];
+    queries.push(RecordQuery {
+        organization: first(|c| c.organization.clone()),
+        ..whole_days.clone()
+    });
+    queries.push(RecordQuery {
+        users: first(|c| Some(c.user.clone())).into_iter().collect(),
+        ..whole_days.clone()
+    });
+    queries.push(RecordQuery {
+        entity: first(|c| c.entity.clone()),
+        access: vec!["read".into(), "update".into()],
+        ..whole_days.clone()
+    });
+    queries.push(RecordQuery {
+        messages: first(|c| c.message.clone()).into_iter().collect(),
+        ..whole_days.clone()
+    });
+    queries.push(RecordQuery { category: Some("out_of_box_entity".into()), ..whole_days.clone() });
+    queries.push(RecordQuery { from: day(2).map(|t| t + Duration::hours(7)), ..whole_days });
+    for q in queries {
         let count = archive.count(&q).await.unwrap_or_else(|e| panic!("{e}"));
         for by in dimensions {
             let found =
@@ -1094,7 +1122,8 @@ async fn aggregates_by_every_dimension<A: Archive>(archive: &A) {
                 );
             }
         }
-        for category in CATEGORIES {
+        // Narrowing to a category replaces a category filter: only for queries without one.
+        for category in CATEGORIES.iter().filter(|_| q.category.is_none()) {
             let narrowed = RecordQuery { category: Some((*category).into()), ..q.clone() };
             let in_category = archive.count(&narrowed).await.unwrap_or_else(|e| panic!("{e}"));
             let bucket = archive
@@ -1325,6 +1354,30 @@ async fn emulator_volume_round_trips<A: Archive>(archive: &A) {
         assert_eq!(
             archive.aggregate(q, Dimension::User, 1000).await.ok(),
             Some(reference.buckets(q, Dimension::User, 1000))
+        );
+    }
+    // Report aggregations over the whole day, with volume.
+    let midnight = from.date_naive().and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    let day = RecordQuery {
+        from: midnight,
+        to: midnight.map(|t| t + Duration::days(1)),
+        ..RecordQuery::default()
+    };
+    for by in [
+        Dimension::Day,
+        Dimension::HourOfDay,
+        Dimension::Weekday,
+        Dimension::User,
+        Dimension::Organization,
+        Dimension::Entity,
+        Dimension::Message,
+        Dimension::Access,
+        Dimension::Category,
+    ] {
+        assert_eq!(
+            archive.aggregate(&day, by, 1000).await.ok(),
+            Some(reference.buckets(&day, by, 1000)),
+            "{by:?} over the whole day"
         );
     }
     let mut after = None;

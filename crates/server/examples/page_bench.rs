@@ -10,7 +10,8 @@
 //! Options: `--records N` (default 1000000), `--users N` (people in the simulated tenant,
 //! default 100), `--dir PATH` (the generated JSON lines and the archive; both are reused when
 //! present, so a second run measures pages only), `--samples N` (requests per page, default
-//! 40).
+//! 40), `--archive PATH` (measure pages over an existing archive instead, for example the one
+//! the archive-sqlite benchmark built: no generation, no ingest).
 //!
 //! The archive's clock is set just after its newest record, so the user timeline's default
 //! period (30 days) covers real data. Each sample of a page varies what can vary (record, user,
@@ -35,6 +36,7 @@ struct Args {
     users: usize,
     dir: PathBuf,
     samples: usize,
+    archive: Option<PathBuf>,
 }
 
 fn args() -> Result<Args, Failure> {
@@ -43,6 +45,7 @@ fn args() -> Result<Args, Failure> {
         users: 100,
         dir: std::env::temp_dir().join("d365audit-bench"),
         samples: 40,
+        archive: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -52,6 +55,7 @@ fn args() -> Result<Args, Failure> {
             "--users" => args.users = value()?.parse()?,
             "--dir" => args.dir = PathBuf::from(value()?),
             "--samples" => args.samples = value()?.parse()?,
+            "--archive" => args.archive = Some(PathBuf::from(value()?)),
             other => return Err(format!("unknown option {other}; see the example's doc").into()),
         }
     }
@@ -171,17 +175,31 @@ fn encode(text: &str) -> String {
 }
 
 async fn run(args: Args) -> Result<(), Failure> {
-    let data = args.dir.join(format!("records-{}u-{}.jsonl", args.users, args.records));
-    generate(&data, args.records, args.users)?;
-    let db = args.dir.join(format!("server-bench-{}u-{}.sqlite", args.users, args.records));
     let clock = Arc::new(clock::ManualClock::frozen_at(Utc::now()));
-    let archive = SqliteArchive::open(&db, clock.clone())?;
-    let stored = archive.summary().await?.records;
-    if stored < args.records * 9 / 10 {
-        eprintln!("ingesting {} into {}", data.display(), db.display());
-        ingest(&archive, &data).await?;
-    } else {
-        eprintln!("reusing {} ({stored} records)", db.display());
+    let (archive, stored) = match &args.archive {
+        Some(db) => {
+            let archive = SqliteArchive::open(db, clock.clone())?;
+            let stored = archive.summary().await?.records;
+            eprintln!("measuring pages over {} ({stored} records)", db.display());
+            (archive, stored)
+        }
+        None => {
+            let data = args.dir.join(format!("records-{}u-{}.jsonl", args.users, args.records));
+            generate(&data, args.records, args.users)?;
+            let db = args.dir.join(format!("server-bench-{}u-{}.sqlite", args.users, args.records));
+            let archive = SqliteArchive::open(&db, clock.clone())?;
+            let stored = archive.summary().await?.records;
+            if stored < args.records * 9 / 10 {
+                eprintln!("ingesting {} into {}", data.display(), db.display());
+                ingest(&archive, &data).await?;
+            } else {
+                eprintln!("reusing {} ({stored} records)", db.display());
+            }
+            (archive, stored)
+        }
+    };
+    if stored == 0 {
+        return Err("the archive holds no records".into());
     }
     let summary = archive.summary().await?;
     let (earliest, latest) =

@@ -305,9 +305,11 @@ async fn merged_and_staged_index_entries_answer_alike() {
     // Each merge appended one sorted run of timeline and field entries.
     assert_eq!(staged("index_runs"), 3);
     assert_eq!(staged("(SELECT DISTINCT run FROM timeline)"), 3);
-    // Every record is a duplicate now, wherever its key lives.
+    assert_eq!(crate::counted_records(&path), (100, 100), "each record counted once");
+    // Every record is a duplicate now, wherever its key lives, and counted no more.
     let receipt = archive.ingest(batch(&raws)).await.expect("ingest");
     assert_eq!((receipt.inserted, receipt.duplicates), (0, 100));
+    assert_eq!(crate::counted_records(&path), (100, 100));
     // A record timeline spans both levels, in order: the listed row 3 appears in every fifth
     // record, as its own entity in records 3, 20, 37, ...
     let listed = uuid::Uuid::parse_str("5f3b0b3e-1c2d-4e5f-9a8b-000000000003").expect("guid");
@@ -393,6 +395,7 @@ async fn a_version_three_archive_keeps_its_index_entries() {
         .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
         .expect("runs");
     assert_eq!(runs, vec![(0, 100)], "the version 3 entries are run 0");
+    assert_eq!(crate::counted_records(&path), (100, 100), "report counts computed at upgrade");
     assert_eq!(ids(archive.search(&timeline, &all).await.expect("search")), before);
     assert_eq!(archive.count(&field(97)).await.expect("count"), 1);
 
@@ -424,5 +427,110 @@ async fn a_version_three_archive_keeps_its_index_entries() {
         .query_row("SELECT count(*) FROM index_runs", [], |r| r.get(0))
         .expect("runs");
     assert!(runs >= 2, "new merges add runs after run 0 ({runs})");
+    assert_eq!(crate::counted_records(&path), (160, 160));
     assert!(archive.verify().await.expect("verify").is_intact());
+}
+
+/// Past 120 runs a query reads all runs as one level (SQLite limits the terms of a compound
+/// SELECT): answers stay the same, in order, page after page.
+#[tokio::test]
+async fn many_runs_are_read_as_one_level() {
+    use archive::{Order, PageRequest, Via};
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let path = folder.path().join("archive.sqlite");
+    let options = archive_sqlite::SqliteOptions {
+        merge_min_records: 5,
+        merge_max_records: 5,
+        ..crate::small_options()
+    };
+    let archive = SqliteArchive::open_with(&path, crate::clock(), options).expect("opens");
+    fill(&archive, 700, 5).await;
+    let runs: i64 = Connection::open(&path)
+        .expect("open")
+        .query_row("SELECT count(*) FROM index_runs", [], |r| r.get(0))
+        .expect("runs");
+    assert!(runs > 120, "{runs} runs");
+    let listed = uuid::Uuid::parse_str("5f3b0b3e-1c2d-4e5f-9a8b-000000000003").expect("guid");
+    let q = RecordQuery { record_id: Some(listed), ..RecordQuery::default() };
+    let expected: Vec<(String, Via)> = (1..=700u32)
+        .filter(|n| n % 5 == 0 || n % 17 == 3)
+        .map(|n| (record_id(n), if n % 17 == 3 { Via::Entity } else { Via::QueryResults }))
+        .collect();
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let request = PageRequest { limit: 50, after, order: Order::OldestFirst };
+        let page = archive.search(&q, &request).await.expect("search");
+        paged.extend(page.rows.into_iter().map(|r| (r.id, r.via.expect("via is set"))));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(paged, expected);
+    assert_eq!(archive.count(&q).await.expect("count"), expected.len() as u64);
+    let field = RecordQuery {
+        field: Some(archive::query::FieldFilter {
+            name: "name".into(),
+            value: Some("Account 333".into()),
+        }),
+        ..RecordQuery::default()
+    };
+    assert_eq!(archive.count(&field).await.expect("count"), 1);
+}
+
+/// Aggregations over whole UTC days read the counts the writer keeps per day; any other period,
+/// or a filter those counts are not keyed by, reads the records. Shown by doubling the counts
+/// behind the archive's back: only the answers that come from them double.
+#[tokio::test]
+async fn whole_day_reports_read_the_daily_counts() {
+    use archive::Dimension;
+    use chrono::{TimeZone, Utc};
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let path = folder.path().join("archive.sqlite");
+    let archive = crate::open(&path);
+    fill(&archive, 100, 10).await;
+    let day = |d: u32, h: u32| Utc.with_ymd_and_hms(2026, 6, d, h, 0, 0).single();
+    let whole_day = RecordQuery { from: day(1, 0), to: day(2, 0), ..RecordQuery::default() };
+    let from_one = RecordQuery {
+        from: day(1, 0).map(|t| t + chrono::Duration::seconds(1)),
+        ..whole_day.clone()
+    };
+    let by_field = RecordQuery {
+        field: Some(archive::query::FieldFilter { name: "name".into(), value: None }),
+        ..whole_day.clone()
+    };
+    let total = |q: RecordQuery, by: Dimension| {
+        let archive = archive.clone();
+        async move {
+            archive
+                .aggregate(&q, by, 100)
+                .await
+                .expect("aggregate")
+                .iter()
+                .map(|b| b.count)
+                .sum::<u64>()
+        }
+    };
+    for by in [Dimension::Day, Dimension::HourOfDay, Dimension::User, Dimension::Access] {
+        assert_eq!(total(whole_day.clone(), by).await, 100, "{by:?}");
+    }
+    Connection::open(&path)
+        .expect("open")
+        .execute_batch(
+            "UPDATE daily_counts SET records = records * 2; \
+             UPDATE hourly_counts SET records = records * 2;",
+        )
+        .expect("double the counts");
+    for by in [Dimension::Day, Dimension::HourOfDay, Dimension::User, Dimension::Access] {
+        assert_eq!(total(whole_day.clone(), by).await, 200, "{by:?} over whole days");
+        assert_eq!(total(RecordQuery::default(), by).await, 200, "{by:?} over everything");
+        assert_eq!(total(from_one.clone(), by).await, 100, "{by:?} from 00:00:01");
+        assert_eq!(total(by_field.clone(), by).await, 100, "{by:?} with a field filter");
+    }
+    // Hours are counted per organization only: a user filter reads the records.
+    let one_user = RecordQuery { users: vec!["user1@contoso.com".into()], ..whole_day };
+    let hours = total(one_user.clone(), Dimension::HourOfDay).await;
+    let days = total(one_user, Dimension::Day).await;
+    assert_eq!(days, hours * 2, "users per day come from the counts, hours from the records");
 }

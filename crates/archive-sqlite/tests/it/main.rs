@@ -108,9 +108,20 @@ fn downgrade_to_v3(path: &Path) {
              PRIMARY KEY (name, value, time, seq)) WITHOUT ROWID; \
          INSERT INTO fields_v3 SELECT name, value, time, seq FROM fields; \
          DROP TABLE fields; ALTER TABLE fields_v3 RENAME TO fields; \
-         DROP TABLE index_runs; PRAGMA user_version = 3;",
+         DROP TABLE index_runs; DROP TABLE daily_counts; DROP TABLE hourly_counts; \
+         PRAGMA user_version = 3;",
     )
     .expect("back to version 3");
+}
+
+/// The records counted in `daily_counts` and in `hourly_counts`.
+fn counted_records(path: &Path) -> (i64, i64) {
+    let conn = rusqlite::Connection::open(path).expect("open");
+    let sum = |table: &str| -> i64 {
+        conn.query_row(&format!("SELECT coalesce(sum(records), 0) FROM {table}"), [], |r| r.get(0))
+            .expect("sum")
+    };
+    (sum("daily_counts"), sum("hourly_counts"))
 }
 
 /// Waits until the background training has published a compression dictionary.
