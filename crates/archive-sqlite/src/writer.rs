@@ -822,7 +822,8 @@ const DAY_MICROS: i64 = 86_400_000_000;
 const HOUR_MICROS: i64 = 3_600_000_000;
 
 /// A `daily_counts` key: a UTC day and the report dimensions of a record (0: no value).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Fields in key order: sorting keys sorts them as the table does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct DailyKey {
     day: i64,
     organization: i64,
@@ -849,33 +850,42 @@ impl ReportCounts {
         *self.daily.entry(key).or_default() += 1;
     }
 
+    /// Adds the counts, in key order (neighbouring keys share pages).
     fn write(&self, conn: &Connection) -> rusqlite::Result<()> {
-        let mut daily = conn.prepare_cached(
-            "INSERT INTO daily_counts (day, organization, user, entity, message, access, \
-             categories, workload, records) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-             ON CONFLICT DO UPDATE SET records = records + excluded.records",
+        let add = "ON CONFLICT DO UPDATE SET records = records + excluded.records";
+        let mut daily: Vec<(&DailyKey, &i64)> = self.daily.iter().collect();
+        daily.sort_unstable();
+        insert_many(
+            conn,
+            "daily_counts (day, organization, user, entity, message, access, categories, \
+             workload, records)",
+            add,
+            &daily,
+            |(k, records)| {
+                [
+                    &k.day as &dyn ToSql,
+                    &k.organization,
+                    &k.user,
+                    &k.entity,
+                    &k.message,
+                    &k.access,
+                    &k.categories,
+                    &k.workload,
+                    *records,
+                ]
+            },
         )?;
-        for (k, records) in &self.daily {
-            daily.execute(params![
-                k.day,
-                k.organization,
-                k.user,
-                k.entity,
-                k.message,
-                k.access,
-                k.categories,
-                k.workload,
-                records
-            ])?;
-        }
-        let mut hourly = conn.prepare_cached(
-            "INSERT INTO hourly_counts (day, hour, organization, records) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT DO UPDATE SET records = records + excluded.records",
-        )?;
-        for ((day, hour, organization), records) in &self.hourly {
-            hourly.execute(params![day, hour, organization, records])?;
-        }
-        Ok(())
+        let mut hourly: Vec<(&(i64, i64, i64), &i64)> = self.hourly.iter().collect();
+        hourly.sort_unstable();
+        insert_many(
+            conn,
+            "hourly_counts (day, hour, organization, records)",
+            add,
+            &hourly,
+            |((day, hour, organization), records)| {
+                [day as &dyn ToSql, hour, organization, *records]
+            },
+        )
     }
 }
 
