@@ -52,6 +52,29 @@ pub(crate) struct ServeArgs {
     /// Row limit of one SQL console statement.
     #[arg(long, default_value_t = 1_000, value_name = "ROWS")]
     sql_max_rows: u32,
+
+    /// Working hours in UTC, Monday to Friday, as `START-END` in whole hours (`8-18`: from
+    /// 08:00 to 18:00). The after-hours report and the user timeline mark activity outside them.
+    #[arg(long, default_value = "8-18", value_name = "START-END", value_parser = working_hours)]
+    working_hours: server::WorkingHours,
+}
+
+/// Parses `--working-hours`.
+fn working_hours(text: &str) -> Result<server::WorkingHours, String> {
+    let hour = |part: &str| -> Option<u32> {
+        let part = part.trim();
+        let part = part.strip_suffix(":00").unwrap_or(part);
+        part.parse().ok().filter(|h| *h <= 24)
+    };
+    match text.split_once('-').map(|(a, b)| (hour(a), hour(b))) {
+        Some((Some(start_hour), Some(end_hour))) if start_hour < end_hour => {
+            Ok(server::WorkingHours { start_hour, end_hour })
+        }
+        _ => Err(format!(
+            "`{text}` is not a span of whole UTC hours; write START-END with 0 <= START < END <= \
+             24, for example 8-18 or 07:00-16:00"
+        )),
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -116,6 +139,7 @@ pub(crate) async fn run(
         webhook_max_body_bytes: settings.webhook.max_body_bytes,
         metrics_token,
         trust_forwarded_for: args.trust_forwarded_for,
+        working_hours: args.working_hours,
         ..server::ServerSettings::default()
     };
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
@@ -197,4 +221,21 @@ pub(crate) async fn run(
     }
     opened.close().await?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::working_hours;
+
+    #[test]
+    fn working_hours_read_whole_hours_and_explain_mistakes() {
+        let hours = |text| working_hours(text).map(|h| (h.start_hour, h.end_hour));
+        assert_eq!(hours("8-18"), Ok((8, 18)));
+        assert_eq!(hours("07:00-16:00"), Ok((7, 16)));
+        assert_eq!(hours("0-24"), Ok((0, 24)));
+        for wrong in ["18-8", "8", "8-25", "8:30-17", "nine-five"] {
+            let error = hours(wrong).expect_err(wrong);
+            assert!(error.contains("START-END"), "{error}");
+        }
+    }
 }
