@@ -55,6 +55,9 @@ async fn reopening_keeps_records_seals_cursors_and_the_dictionary() {
     let reopened = open(&path);
     let summary = reopened.summary().await.expect("summary");
     assert_eq!((summary.records, summary.batches, summary.quarantined), (120, 4, 1));
+    // The staged keys of the first run still make every record a duplicate.
+    let again = reopened.ingest(batch(&raws)).await.expect("ingest");
+    assert_eq!((again.inserted, again.duplicates), (0, 120));
     assert_eq!(
         reopened.cursor("tenant/Audit.General").await.expect("cursor").as_deref(),
         Some("2026-06-01T12:00:00Z")
@@ -220,6 +223,8 @@ async fn a_failed_batch_leaves_nothing_behind() {
     // The same records succeed afterwards and continue the chain without a hole.
     let receipt = archive.ingest(batch(&more)).await.expect("ingest");
     assert_eq!((receipt.inserted, receipt.sealed_batch), (5, Some(2)));
+    let again = archive.ingest(batch(&more)).await.expect("ingest");
+    assert_eq!((again.inserted, again.duplicates), (0, 5), "no key of the failed batch lingers");
     let report = archive.verify().await.expect("verify");
     assert!(report.is_intact(), "{:?}", report.findings);
     assert_eq!(report.records, 15);
