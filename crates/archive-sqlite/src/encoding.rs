@@ -7,6 +7,10 @@ use rusqlite::ToSql;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use uuid::Uuid;
 
+/// Microseconds in a day and in an hour: stored times are integer microseconds (UTC).
+pub(crate) const DAY_MICROS: i64 = 86_400_000_000;
+pub(crate) const HOUR_MICROS: i64 = 3_600_000_000;
+
 /// A record `Id` as stored: the 16 bytes of a canonical GUID, or the text as sent otherwise.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum RecordKey {

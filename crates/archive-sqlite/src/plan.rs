@@ -16,7 +16,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
-use crate::encoding::{failed, micros};
+use crate::encoding::{DAY_MICROS, failed, micros};
 use crate::schema::NameKind;
 
 /// A user filter's match: a user id, narrowed to one Dataverse system user when the filter was
@@ -94,10 +94,10 @@ impl KeyColumn {
     fn expression(self, order: &str) -> String {
         match self {
             // Integer division: event times are after 1970, so truncation is the floor.
-            KeyColumn::Day => format!("{order}.time / 86400000000"),
+            KeyColumn::Day => format!("{order}.time / {DAY_MICROS}"),
             KeyColumn::Hour => format!("({order}.time / 3600000000) % 24"),
             // 1970-01-01 was a Thursday (3 when Monday is 0).
-            KeyColumn::Weekday => format!("({order}.time / 86400000000 + 3) % 7"),
+            KeyColumn::Weekday => format!("({order}.time / {DAY_MICROS} + 3) % 7"),
             KeyColumn::User => "a.user".into(),
             KeyColumn::Organization => "a.organization".into(),
             KeyColumn::Entity => "a.entity".into(),
@@ -287,8 +287,6 @@ impl Plan {
         (selects.join(" UNION ALL "), params)
     }
 }
-
-const DAY_MICROS: i64 = 86_400_000_000;
 
 /// `via` of arms that do not answer a record filter.
 const NO_VIA: &str = "NULL";

@@ -27,7 +27,9 @@ use clock::Clock;
 use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::encoding::{RecordKey, failed, guid_bytes, micros, storage_error, time_of};
+use crate::encoding::{
+    DAY_MICROS, HOUR_MICROS, RecordKey, failed, guid_bytes, micros, storage_error, time_of,
+};
 use crate::ids::{IdWriter, KnownIds, PendingIds, tenant_text};
 use crate::schema::NameKind;
 use crate::verbatim::{Dictionary, PackedRecord, Packer};
@@ -817,9 +819,6 @@ fn write_cursors(
     }
     Ok(())
 }
-
-const DAY_MICROS: i64 = 86_400_000_000;
-const HOUR_MICROS: i64 = 3_600_000_000;
 
 /// A `daily_counts` key: a UTC day and the report dimensions of a record (0: no value).
 /// Fields in key order: sorting keys sorts them as the table does.
