@@ -61,6 +61,10 @@ SELECT create_distributed_table('d365audit.blob_queue', 'tenant_id', colocate_wi
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.blob_queue'::regclass);
 SELECT create_distributed_table('d365audit.blob_streams', 'tenant_id', colocate_with => 'd365audit.record_keys')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.blob_streams'::regclass);
+SELECT create_distributed_table('d365audit.daily_counts', 'tenant_id', colocate_with => 'd365audit.record_keys')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.daily_counts'::regclass);
+SELECT create_distributed_table('d365audit.hourly_counts', 'tenant_id', colocate_with => 'd365audit.record_keys')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.hourly_counts'::regclass);
 -- Dataverse audit changes: by auditid, their dedupe key (they carry no tenant id).
 SELECT create_distributed_table('d365audit.changes', 'audit_id')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.changes'::regclass);

@@ -13,7 +13,9 @@
 //! 4. for duplicates only, the stored hashes are read back (a different hash is a variant);
 //! 5. binary `COPY` of the new records' columns, verbatim bytes, QueryResults memberships and
 //!    field values straight into their (partitioned) tables, and the system users they name;
-//! 6. variants, quarantined input, cursors (each in a fixed order, again against deadlocks);
+//! 6. the new records' report counts added to `daily_counts` and `hourly_counts` (in key
+//!    order: replicas adding to the same counts wait for each other, never in a cycle);
+//!    variants, quarantined input, cursors (each in a fixed order, again against deadlocks);
 //! 7. last, the sealing lock (`SELECT ... FOR UPDATE` on the single `totals` row), the seal
 //!    (`archive::evidence::seal_next` after the newest seal, covering the batch's seq block),
 //!    the totals, and COMMIT, which releases the lock.
@@ -25,7 +27,9 @@
 //! Settling a blob of the queue as done (the `queue` module) runs the same steps inside its own
 //! transaction, after locking the blob's row, and marks the blob done before the COMMIT.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{NaiveDate, Timelike};
 
 use archive::columns::{RecordColumns, access_code, from_activity};
 use archive::evidence::{BatchSeal, Digest, SEAL_SCHEME, record_hash, seal_next};
@@ -323,6 +327,7 @@ pub(crate) async fn write_in(
         if seq_of.iter().any(Option::is_some) {
             copy_new_records(tx, batch, &seq_of).await?;
             insert_system_users(tx, batch, &seq_of).await?;
+            add_report_counts(tx, batch, &seq_of).await?;
         }
     }
     let inserted = seq_of.iter().filter(|seq| seq.is_some()).count() as u64;
@@ -394,6 +399,95 @@ pub(crate) async fn write_in(
     .await
     .map_err(&fail)?;
     Ok(Written { receipt, records_total: records_before as u64 + inserted })
+}
+
+const ADD_DAILY_COUNTS: &str = "INSERT INTO d365audit.daily_counts (tenant_id, day, \
+     organization, user_name, entity, message, access, categories, workload, records) \
+     SELECT * FROM unnest($1::uuid[], $2::date[], $3::text[], $4::text[], $5::text[], \
+     $6::text[], $7::int2[], $8::int4[], $9::text[], $10::int8[]) \
+     ON CONFLICT (tenant_id, day, organization, user_name, entity, message, access, categories, \
+     workload) DO UPDATE SET records = daily_counts.records + excluded.records";
+
+const ADD_HOURLY_COUNTS: &str = "INSERT INTO d365audit.hourly_counts (tenant_id, day, hour, \
+     organization, records) \
+     SELECT * FROM unnest($1::uuid[], $2::date[], $3::int4[], $4::text[], $5::int8[]) \
+     ON CONFLICT (tenant_id, day, hour, organization) \
+     DO UPDATE SET records = hourly_counts.records + excluded.records";
+
+/// A `daily_counts` key: tenant, UTC day, organization, user, entity, message, access,
+/// categories, workload ('' where a record has no value).
+type DailyKey<'a> = (Uuid, NaiveDate, &'a str, &'a str, &'a str, &'a str, i16, i32, &'a str);
+
+/// Adds the new records' counts per day (see migration 4), keys sorted.
+async fn add_report_counts(
+    tx: &Transaction<'_>,
+    batch: &PreparedBatch,
+    seq_of: &[Option<i64>],
+) -> Result<(), ArchiveError> {
+    let fail = failed("adding report counts");
+    let mut daily: BTreeMap<DailyKey<'_>, i64> = BTreeMap::new();
+    let mut hourly: BTreeMap<(Uuid, NaiveDate, i32, &str), i64> = BTreeMap::new();
+    for (position, seq) in seq_of.iter().enumerate() {
+        if seq.is_none() {
+            continue;
+        }
+        let record = &batch.records[batch.staged[position]];
+        let c = &record.columns;
+        let day = c.time.date_naive();
+        let organization = c.organization.as_deref().unwrap_or("");
+        let key = (
+            record.tenant,
+            day,
+            organization,
+            c.user.as_str(),
+            c.entity.as_deref().unwrap_or(""),
+            c.message.as_deref().unwrap_or(""),
+            access_code(c.access) as i16,
+            c.categories as i32,
+            c.workload.as_str(),
+        );
+        *daily.entry(key).or_default() += 1;
+        *hourly.entry((record.tenant, day, c.time.hour() as i32, organization)).or_default() += 1;
+    }
+    let keys: Vec<&DailyKey<'_>> = daily.keys().collect();
+    let tenants: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+    let days: Vec<NaiveDate> = keys.iter().map(|k| k.1).collect();
+    let organizations: Vec<&str> = keys.iter().map(|k| k.2).collect();
+    let users: Vec<&str> = keys.iter().map(|k| k.3).collect();
+    let entities: Vec<&str> = keys.iter().map(|k| k.4).collect();
+    let messages: Vec<&str> = keys.iter().map(|k| k.5).collect();
+    let access: Vec<i16> = keys.iter().map(|k| k.6).collect();
+    let categories: Vec<i32> = keys.iter().map(|k| k.7).collect();
+    let workloads: Vec<&str> = keys.iter().map(|k| k.8).collect();
+    let records: Vec<i64> = daily.values().copied().collect();
+    let statement = tx.prepare_cached(ADD_DAILY_COUNTS).await.map_err(&fail)?;
+    tx.execute(
+        &statement,
+        &[
+            &tenants,
+            &days,
+            &organizations,
+            &users,
+            &entities,
+            &messages,
+            &access,
+            &categories,
+            &workloads,
+            &records,
+        ],
+    )
+    .await
+    .map_err(&fail)?;
+    let tenants: Vec<Uuid> = hourly.keys().map(|k| k.0).collect();
+    let days: Vec<NaiveDate> = hourly.keys().map(|k| k.1).collect();
+    let hours: Vec<i32> = hourly.keys().map(|k| k.2).collect();
+    let organizations: Vec<&str> = hourly.keys().map(|k| k.3).collect();
+    let records: Vec<i64> = hourly.values().copied().collect();
+    let statement = tx.prepare_cached(ADD_HOURLY_COUNTS).await.map_err(&fail)?;
+    tx.execute(&statement, &[&tenants, &days, &hours, &organizations, &records])
+        .await
+        .map_err(&fail)?;
+    Ok(())
 }
 
 /// Keeps the bytes of variants not kept yet; returns how many were new.

@@ -409,6 +409,101 @@ impl Plan {
     }
 }
 
+/// The SQL that answers an aggregation by `by` from the counts kept per UTC day (migration 4)
+/// as `(key, count)` rows like [`Plan::grouped`]'s, when the query allows: its period is whole
+/// UTC days (or open), and it filters only on what those counts are keyed by (user names, not
+/// system user ids; hours per organization only). `None`: count the records.
+pub(crate) fn counted(
+    query: &RecordQuery,
+    by: archive::Dimension,
+) -> Result<Option<(String, Params)>, ArchiveError> {
+    use archive::Dimension;
+    let f = filters(query)?;
+    let midnight = |t: Option<DateTime<Utc>>| {
+        t.is_none_or(|t| t.timestamp().rem_euclid(86_400) == 0 && t.timestamp_subsec_nanos() == 0)
+    };
+    let kept = f.record.is_none()
+        && f.field.is_none()
+        && f.client_ip.is_none()
+        && f.correlation.is_none()
+        && f.text.is_none()
+        && f.system_users.is_empty();
+    if !(midnight(f.from) && midnight(f.to) && kept) {
+        return Ok(None);
+    }
+    let mut params = Params::default();
+    let mut c = Vec::new();
+    if let Some(from) = f.from {
+        c.push(format!(
+            "day >= ({} AT TIME ZONE 'UTC')::date",
+            params.push(from, Type::TIMESTAMPTZ)
+        ));
+    }
+    if let Some(to) = f.to {
+        c.push(format!("day < ({} AT TIME ZONE 'UTC')::date", params.push(to, Type::TIMESTAMPTZ)));
+    }
+    if let Some(organization) = &f.organization {
+        let p = params.push(organization.clone(), Type::TEXT);
+        c.push(format!("{} = {p}", fold("organization")));
+    }
+    if by == Dimension::HourOfDay {
+        let narrower = f.users
+            || f.entity.is_some()
+            || !f.messages.is_empty()
+            || !f.access.is_empty()
+            || f.category.is_some()
+            || !f.workloads.is_empty();
+        if narrower {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT hour, sum(records)::bigint FROM d365audit.hourly_counts{} GROUP BY hour",
+            where_clause(&c)
+        );
+        return Ok(Some((sql, params)));
+    }
+    if f.users {
+        let p = params.push(f.user_names.clone(), Type::TEXT_ARRAY);
+        c.push(format!("{} = ANY ({p})", fold("user_name")));
+    }
+    if let Some(entity) = &f.entity {
+        let p = params.push(entity.clone(), Type::TEXT);
+        c.push(format!("{} = {p}", fold("entity")));
+    }
+    if !f.messages.is_empty() {
+        let p = params.push(f.messages.clone(), Type::TEXT_ARRAY);
+        c.push(format!("{} = ANY ({p})", fold("message")));
+    }
+    if !f.access.is_empty() {
+        let p = params.push(f.access.clone(), Type::INT2_ARRAY);
+        c.push(format!("access = ANY ({p})"));
+    }
+    if let Some(bit) = f.category {
+        let p = params.push(bit, Type::INT4);
+        c.push(format!("(categories & {p}) <> 0"));
+    }
+    if !f.workloads.is_empty() {
+        let p = params.push(f.workloads.clone(), Type::TEXT_ARRAY);
+        c.push(format!("{} = ANY ({p})", fold("workload")));
+    }
+    let key = match by {
+        Dimension::Day => "day",
+        Dimension::Weekday => "extract(isodow FROM day)::integer",
+        Dimension::User => "user_name",
+        Dimension::Organization => "nullif(organization, '')",
+        Dimension::Entity => "nullif(entity, '')",
+        Dimension::Message => "nullif(message, '')",
+        Dimension::Access => "access",
+        Dimension::Category => "categories",
+        Dimension::HourOfDay => return Ok(None),
+    };
+    let sql = format!(
+        "SELECT {key} AS k, sum(records)::bigint FROM d365audit.daily_counts{} GROUP BY k",
+        where_clause(&c)
+    );
+    Ok(Some((sql, params)))
+}
+
 fn where_clause(conditions: &[String]) -> String {
     if conditions.is_empty() {
         String::new()

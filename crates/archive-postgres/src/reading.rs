@@ -147,16 +147,9 @@ pub(crate) async fn count(
 const WEEKDAYS: [&str; 7] =
     ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
 
-pub(crate) async fn aggregate(
-    client: &ClientWrapper,
-    query: &RecordQuery,
-    by: Dimension,
-    limit: u32,
-) -> Result<Vec<Bucket>, ArchiveError> {
-    let Some(plan) = plan(client, query).await? else {
-        return Ok(Vec::new());
-    };
-    let key = match by {
+/// The grouping key of `by` over a records row `a`.
+fn record_key(by: Dimension) -> &'static str {
+    match by {
         Dimension::Day => "(a.event_time AT TIME ZONE 'UTC')::date",
         Dimension::HourOfDay => "extract(hour FROM a.event_time AT TIME ZONE 'UTC')::integer",
         Dimension::Weekday => "extract(isodow FROM a.event_time AT TIME ZONE 'UTC')::integer",
@@ -166,8 +159,25 @@ pub(crate) async fn aggregate(
         Dimension::Message => "a.message",
         Dimension::Access => "a.access",
         Dimension::Category => "a.categories",
+    }
+}
+
+pub(crate) async fn aggregate(
+    client: &ClientWrapper,
+    query: &RecordQuery,
+    by: Dimension,
+    limit: u32,
+) -> Result<Vec<Bucket>, ArchiveError> {
+    let counted = crate::plan::counted(query, by)?;
+    let (sql, params) = match counted {
+        Some(counted) => counted,
+        None => {
+            let Some(plan) = plan(client, query).await? else {
+                return Ok(Vec::new());
+            };
+            plan.grouped(record_key(by))
+        }
     };
-    let (sql, params) = plan.grouped(key);
     let rows = run(client, &sql, &params, "running a report").await?;
     let count = |row: &Row| row.get::<_, i64>(1) as u64;
     // (order for time dimensions, bucket)

@@ -35,10 +35,15 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "dataverse audit changes",
         sql: include_str!("../migrations/0003_changes.sql"),
     },
+    Migration {
+        version: 4,
+        name: "report counts",
+        sql: include_str!("../migrations/0004_report_counts.sql"),
+    },
 ];
 
 /// The schema version this program writes and reads.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// The Citus distribution, applied when the extension exists.
 pub(crate) const CITUS_DISTRIBUTION: &str = include_str!("../sql/citus.sql");

@@ -215,8 +215,9 @@ async fn an_archive_of_schema_version_2_gains_the_change_tables() {
     db.connect()
         .await
         .batch_execute(
-            "DROP TABLE d365audit.changes, d365audit.change_totals; \
-             DELETE FROM d365audit.schema_migrations WHERE version = 3;",
+            "DROP TABLE d365audit.changes, d365audit.change_totals, d365audit.daily_counts, \
+               d365audit.hourly_counts; \
+             DELETE FROM d365audit.schema_migrations WHERE version >= 3;",
         )
         .await
         .expect("downgrade");
@@ -230,7 +231,7 @@ async fn an_archive_of_schema_version_2_gains_the_change_tables() {
         other => panic!("expected a request to upgrade, got {other:?}"),
     }
     let upgraded = open(&db).await;
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 4);
     assert_eq!(upgraded.count(&RecordQuery::default()).await.ok(), Some(10));
     let receipt = upgraded
         .ingest_changes(ChangeBatch { changes: vec![change(1)], ..ChangeBatch::default() })

@@ -134,7 +134,8 @@ async fn an_archive_of_schema_version_1_upgrades_and_keeps_its_records() {
         .await
         .batch_execute(
             "DROP TABLE d365audit.blob_queue, d365audit.blob_streams, d365audit.sessions, d365audit.api_tokens, \
-               d365audit.access_log, d365audit.accounts, d365audit.changes, d365audit.change_totals; \
+               d365audit.access_log, d365audit.accounts, d365audit.changes, d365audit.change_totals, \
+               d365audit.daily_counts, d365audit.hourly_counts; \
              DELETE FROM d365audit.schema_migrations WHERE version >= 2;",
         )
         .await
@@ -151,9 +152,79 @@ async fn an_archive_of_schema_version_1_upgrades_and_keeps_its_records() {
     let upgraded = open(&db).await;
     assert_eq!(versions(&db).await, (1..=SCHEMA_VERSION).collect::<Vec<i32>>());
     assert_eq!(upgraded.count(&RecordQuery::default()).await.ok(), Some(10));
+    // The report counts of the records already stored were computed by the upgrade.
+    let counted: i64 = db
+        .connect()
+        .await
+        .query_one(
+            "SELECT ((SELECT sum(records) FROM d365audit.daily_counts) \
+                   + (SELECT sum(records) FROM d365audit.hourly_counts))::bigint",
+            &[],
+        )
+        .await
+        .expect("sum")
+        .get(0);
+    assert_eq!(counted, 20, "10 records counted per day and per hour");
+    let per_day = upgraded
+        .aggregate(&RecordQuery::default(), archive::Dimension::Day, 100)
+        .await
+        .expect("aggregate");
+    assert_eq!(per_day.iter().map(|b| b.count).sum::<u64>(), 10);
     let report = upgraded.verify().await.expect("verify");
     assert!(report.is_intact(), "{:?}", report.findings);
     assert_eq!(archive::BlobQueue::queue_status(&upgraded).await.expect("status"), vec![]);
     assert_eq!(archive::AccessStore::accounts(&upgraded).await.expect("accounts"), vec![]);
     assert!(PostgresArchive::connect_read_only(&db.url).await.is_ok());
+}
+
+/// Aggregations over whole UTC days read the report counts; other periods and filters read the
+/// records. Shown by doubling the counts behind the archive's back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_day_reports_read_the_report_counts() {
+    use archive::Dimension;
+    use chrono::TimeZone;
+    let Some(server) = server() else { return };
+    let db = TestDatabase::create(&server).await;
+    let archive = open(&db).await;
+    archive.ingest(batch(&records(1, 100))).await.expect("ingest");
+    let day = |h: u32, s: u32| chrono::Utc.with_ymd_and_hms(2026, 6, 1, h, 0, s).single();
+    let whole_day = RecordQuery {
+        from: day(0, 0),
+        to: day(0, 0).map(|t| t + chrono::Duration::days(1)),
+        ..RecordQuery::default()
+    };
+    let from_one = RecordQuery { from: day(0, 1), ..whole_day.clone() };
+    let one_user = RecordQuery { users: vec!["user1@contoso.com".into()], ..whole_day.clone() };
+    let total = |q: RecordQuery, by: Dimension| {
+        let archive = archive.clone();
+        async move {
+            archive
+                .aggregate(&q, by, 100)
+                .await
+                .expect("aggregate")
+                .iter()
+                .map(|b| b.count)
+                .sum::<u64>()
+        }
+    };
+    let users_day = total(one_user.clone(), Dimension::Day).await;
+    assert_eq!(total(whole_day.clone(), Dimension::User).await, 100);
+    db.connect()
+        .await
+        .batch_execute(
+            "UPDATE d365audit.daily_counts SET records = records * 2; \
+             UPDATE d365audit.hourly_counts SET records = records * 2;",
+        )
+        .await
+        .expect("double the counts");
+    for by in [Dimension::Day, Dimension::HourOfDay, Dimension::User, Dimension::Access] {
+        assert_eq!(total(whole_day.clone(), by).await, 200, "{by:?} over the whole day");
+        assert_eq!(total(from_one.clone(), by).await, 100, "{by:?} from 00:00:01");
+    }
+    assert_eq!(total(one_user.clone(), Dimension::Day).await, users_day * 2);
+    assert_eq!(
+        total(one_user, Dimension::HourOfDay).await,
+        users_day,
+        "hours of one user: records"
+    );
 }
