@@ -9,7 +9,7 @@
 --
 -- Layout:
 -- - Record-bearing tables are distributed by tenant_id and co-located with record_keys, so that
---   a tenant's records, verbatim bytes, QueryResults memberships, field values and variants sit
+--   a tenant's records, verbatim bytes, field values and variants sit
 --   on the same node and every join between them (always on tenant_id, event_time, seq) runs on
 --   one shard. Monthly partitions created later are distributed automatically with their parent.
 -- - The blob queue (blob_queue, and its totals blob_streams) is distributed by tenant_id too,
@@ -49,8 +49,6 @@ SELECT create_distributed_table('d365audit.records', 'tenant_id', colocate_with 
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.records'::regclass);
 SELECT create_distributed_table('d365audit.record_bytes', 'tenant_id', colocate_with => 'd365audit.record_keys')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.record_bytes'::regclass);
-SELECT create_distributed_table('d365audit.listed_records', 'tenant_id', colocate_with => 'd365audit.record_keys')
-WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.listed_records'::regclass);
 SELECT create_distributed_table('d365audit.field_values', 'tenant_id', colocate_with => 'd365audit.record_keys')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.field_values'::regclass);
 SELECT create_distributed_table('d365audit.variants', 'tenant_id', colocate_with => 'd365audit.record_keys')

@@ -11,8 +11,9 @@
 //!    this wait until that transaction ends, then counts the record as a duplicate; the Id order
 //!    keeps two such waits from ever forming a deadlock;
 //! 4. for duplicates only, the stored hashes are read back (a different hash is a variant);
-//! 5. binary `COPY` of the new records' columns, verbatim bytes, QueryResults memberships and
-//!    field values straight into their (partitioned) tables, and the system users they name;
+//! 5. binary `COPY` of the new records' columns (their QueryResults memberships included),
+//!    verbatim bytes and field values straight into their (partitioned) tables, and the system
+//!    users they name;
 //! 6. the new records' report counts added to `daily_counts` and `hourly_counts` (in key
 //!    order: replicas adding to the same counts wait for each other, never in a cycle);
 //!    variants, quarantined input, cursors (each in a fixed order, again against deadlocks);
@@ -164,7 +165,7 @@ const STORED_DUPLICATES: &str = "SELECT s.position, k.seq, k.hash FROM pg_temp.i
 
 const COPY_RECORDS: &str = "COPY d365audit.records (seq, tenant_id, event_time, record_id, \
     record_type, workload, operation, user_name, system_user_id, organization, entity, entity_id, \
-    message, access, categories, client_ip, primary_value, correlation_id, result_status) \
+    message, access, categories, client_ip, primary_value, correlation_id, result_status, listed) \
     FROM STDIN (FORMAT binary)";
 const RECORD_TYPES: &[Type] = &[
     Type::INT8,
@@ -186,16 +187,13 @@ const RECORD_TYPES: &[Type] = &[
     Type::TEXT,
     Type::UUID,
     Type::TEXT,
+    Type::UUID_ARRAY,
 ];
 
 const COPY_BYTES: &str = "COPY d365audit.record_bytes (seq, tenant_id, event_time, dictionary, \
     raw_len, hash, bytes) FROM STDIN (FORMAT binary)";
 const BYTES_TYPES: &[Type] =
     &[Type::INT8, Type::UUID, Type::TIMESTAMPTZ, Type::INT4, Type::INT4, Type::BYTEA, Type::BYTEA];
-
-const COPY_LISTED: &str = "COPY d365audit.listed_records (seq, tenant_id, event_time, entity_id) \
-    FROM STDIN (FORMAT binary)";
-const LISTED_TYPES: &[Type] = &[Type::INT8, Type::UUID, Type::TIMESTAMPTZ, Type::UUID];
 
 const COPY_FIELDS: &str = "COPY d365audit.field_values (seq, tenant_id, event_time, name, value) \
     FROM STDIN (FORMAT binary)";
@@ -592,6 +590,14 @@ fn non_nil(guid: Option<Uuid>) -> Option<Uuid> {
 }
 
 /// Copies the new records (those with a seq) into the record tables, in seq order.
+/// The distinct row ids a record's `QueryResults` listed, `None` when it listed none.
+fn listed_ids(columns: &RecordColumns) -> Option<Vec<Uuid>> {
+    let mut seen = HashSet::new();
+    let ids: Vec<Uuid> =
+        columns.listed.iter().copied().filter(|id| !id.is_nil() && seen.insert(*id)).collect();
+    (!ids.is_empty()).then_some(ids)
+}
+
 async fn copy_new_records(
     tx: &Transaction<'_>,
     batch: &PreparedBatch,
@@ -632,6 +638,7 @@ async fn copy_new_records(
                 &c.primary_field_value,
                 &non_nil(c.correlation_id),
                 &c.result_status,
+                &listed_ids(c),
             ])
             .await
             .map_err(&fail)?;
@@ -657,27 +664,6 @@ async fn copy_new_records(
             .map_err(&fail)?;
     }
     writer.finish().await.map_err(&fail)?;
-
-    if new.iter().any(|(_, r)| !r.columns.listed.is_empty()) {
-        let statement = tx.prepare_cached(COPY_LISTED).await.map_err(&fail)?;
-        let writer =
-            BinaryCopyInWriter::new(tx.copy_in(&statement).await.map_err(&fail)?, LISTED_TYPES);
-        pin_mut!(writer);
-        for (seq, record) in &new {
-            let mut seen = HashSet::new();
-            for listed in &record.columns.listed {
-                if listed.is_nil() || !seen.insert(*listed) {
-                    continue;
-                }
-                writer
-                    .as_mut()
-                    .write(&[seq, &record.tenant, &record.columns.time, listed])
-                    .await
-                    .map_err(&fail)?;
-            }
-        }
-        writer.finish().await.map_err(&fail)?;
-    }
 
     if new.iter().any(|(_, r)| !r.columns.fields.is_empty()) {
         let statement = tx.prepare_cached(COPY_FIELDS).await.map_err(&fail)?;

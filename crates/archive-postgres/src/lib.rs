@@ -23,15 +23,15 @@
 //! | table | what | partitioned | key / indexes |
 //! |---|---|---|---|
 //! | `record_keys` | dedupe authority: one row per (Id, tenant), with the record's time, seq and hash | no | PK `(record_id, tenant_id)` |
-//! | `records` | the normalized columns (`archive::columns`) | by month | PK `(event_time, seq, tenant_id)` (the time index); user (ASCII-folded UPN, time, seq); entity id; correlation id; seq |
+//! | `records` | the normalized columns (`archive::columns`) and the row ids its `QueryResults` listed (`listed`, an array) | by month | PK `(event_time, seq, tenant_id)` (the time index); user (ASCII-folded UPN, time, seq); entity id; correlation id; seq; GIN on `listed` |
 //! | `record_bytes` | verbatim bytes, zstd (with a trained dictionary), length, BLAKE3 | by month | PK `(seq, event_time, tenant_id)` |
-//! | `listed_records` | `QueryResults` memberships, for record timelines | by month | `(entity_id, event_time, seq)` |
 //! | `field_values` | field values created or updated, one row per folded name and value | by month | `(folded name, md5(value), event_time, seq)` |
 //! | `system_users` | which UPNs a Dataverse system user id acted as | no | PK `(system_user_id, user_name, tenant_id)` |
 //! | `variants` | same Id, different bytes: kept as evidence | no | PK `(tenant_id, record_id, hash)` |
 //! | `seals` | the hash chain, one seal per batch, with the seq range it covers | no | PK `seq` |
 //! | `quarantine`, `cursors`, `dictionaries`, `totals` | unparsable input, named positions, compression dictionaries, running totals and the sealing lock | no | |
 //! | `blob_queue` | the durable blob queue: one row per announced content blob, its state, lease, attempts, records stored, last error | no | PK `(tenant_id, content_id)`; waiting blobs by `content_created`; blobs not done per (tenant, content type, state); gaps by time |
+//! | `daily_counts`, `hourly_counts` | records per UTC day and report dimensions / per day, hour and organization, added by each ingest; whole-day aggregations read them | no | PK of every key column |
 //! | `blob_streams` | per tenant and content type: blobs done and records they stored, so the status never counts the done blobs | no | PK `(tenant_id, content_type)` |
 //! | `changes` | Dataverse audit changes: one row per `auditid`, decoded detail as JSON, verbatim row and detail (zstd), BLAKE3, lower-case changed column names (`text[]`) | no | PK `audit_id`; `(object_id, created_on, audit_id)`; `(user_id, created_on, audit_id)`; `created_on` |
 //! | `change_totals` | the number of changes | no | |
@@ -98,7 +98,7 @@
 //!
 //! The schema is distributable with Citus (self-hosted, or Azure Cosmos DB for PostgreSQL) by
 //! tenant: `sql/citus.sql` distributes the record-bearing tables (`record_keys`, `records`,
-//! `record_bytes`, `listed_records`, `field_values`, `system_users`, `variants`) and the blob
+//! `record_bytes`, `field_values`, `system_users`, `variants`) and the blob
 //! queue (`blob_queue`, `blob_streams`) by `tenant_id`, co-located with `record_keys`, and
 //! makes the archive-wide control tables (`seals`, `totals`, `cursors`, `dictionaries`,
 //! `quarantine`) reference tables, so the hash chain stays one chain. The access tables

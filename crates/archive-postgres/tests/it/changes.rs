@@ -212,6 +212,7 @@ async fn an_archive_of_schema_version_2_gains_the_change_tables() {
     let first = open(&db).await;
     first.ingest(batch(&records(1, 10))).await.expect("ingest");
     first.close();
+    db.connect().await.batch_execute(crate::BEFORE_LISTED_ARRAYS).await.expect("downgrade to 4");
     db.connect()
         .await
         .batch_execute(
@@ -231,7 +232,7 @@ async fn an_archive_of_schema_version_2_gains_the_change_tables() {
         other => panic!("expected a request to upgrade, got {other:?}"),
     }
     let upgraded = open(&db).await;
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(SCHEMA_VERSION, 5);
     assert_eq!(upgraded.count(&RecordQuery::default()).await.ok(), Some(10));
     let receipt = upgraded
         .ingest_changes(ChangeBatch { changes: vec![change(1)], ..ChangeBatch::default() })

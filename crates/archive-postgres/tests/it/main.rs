@@ -158,6 +158,20 @@ fn batch(raws: &[Vec<u8>]) -> IngestBatch {
     }
 }
 
+/// Takes a database of the current schema back to before migration 5: QueryResults memberships
+/// as rows of `listed_records` (in a default partition), not arrays in the records' rows.
+pub(crate) const BEFORE_LISTED_ARRAYS: &str = "\
+    CREATE TABLE d365audit.listed_records (tenant_id uuid NOT NULL, entity_id uuid NOT NULL, \
+        event_time timestamptz NOT NULL, seq bigint NOT NULL) PARTITION BY RANGE (event_time); \
+    CREATE INDEX listed_records_entity ON d365audit.listed_records (entity_id, event_time, seq); \
+    CREATE TABLE d365audit.listed_records_default PARTITION OF d365audit.listed_records DEFAULT; \
+    INSERT INTO d365audit.listed_records \
+        SELECT tenant_id, unnest(listed), event_time, seq FROM d365audit.records \
+        WHERE listed IS NOT NULL; \
+    DROP INDEX d365audit.records_listed; \
+    ALTER TABLE d365audit.records DROP COLUMN listed; \
+    DELETE FROM d365audit.schema_migrations WHERE version >= 5;";
+
 /// `count` records numbered from `first`, 37 seconds apart from June 1st 2026.
 fn records(first: u32, count: u32) -> Vec<Vec<u8>> {
     let start = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).single().unwrap_or_default();

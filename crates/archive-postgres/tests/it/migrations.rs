@@ -129,7 +129,8 @@ async fn an_archive_of_schema_version_1_upgrades_and_keeps_its_records() {
     let first = open(&db).await;
     first.ingest(batch(&records(1, 10))).await.expect("ingest");
     first.close();
-    // Back to what schema version 1 was: no queue, access or change tables.
+    // Back to what schema version 1 was: no queue, access or change tables, memberships as rows.
+    db.connect().await.batch_execute(crate::BEFORE_LISTED_ARRAYS).await.expect("downgrade to 4");
     db.connect()
         .await
         .batch_execute(
@@ -165,6 +166,25 @@ async fn an_archive_of_schema_version_1_upgrades_and_keeps_its_records() {
         .expect("sum")
         .get(0);
     assert_eq!(counted, 20, "10 records counted per day and per hour");
+    // The memberships moved into the records' rows: records 5 and 10 listed row 3.
+    let listed = uuid::Uuid::parse_str("5f3b0b3e-1c2d-4e5f-9a8b-000000000003").expect("guid");
+    let page = upgraded
+        .search(
+            &RecordQuery { record_id: Some(listed), ..RecordQuery::default() },
+            &archive::PageRequest { limit: 100, after: None, order: archive::Order::OldestFirst },
+        )
+        .await
+        .expect("search");
+    let vias: Vec<Option<archive::Via>> = page.rows.iter().map(|r| r.via).collect();
+    assert_eq!(
+        vias,
+        vec![
+            Some(archive::Via::Entity),
+            Some(archive::Via::QueryResults),
+            Some(archive::Via::QueryResults)
+        ],
+        "record 3 is about row 3, records 5 and 10 listed it"
+    );
     let per_day = upgraded
         .aggregate(&RecordQuery::default(), archive::Dimension::Day, 100)
         .await

@@ -15,6 +15,9 @@ use crate::support::Workspace;
 /// A small demo environment: two days, a few people.
 fn emulator_config() -> EmulatorConfig {
     let mut config = EmulatorConfig::demo(11);
+    // The environment's clock stands still: the history the tests compare with is the history
+    // a sync sees, however long the machine takes between the two.
+    config.clock = std::sync::Arc::new(clock::ManualClock::frozen_at(config.clock.now()));
     config.history_start = config.clock.now() - Duration::hours(48);
     config.activity = ActivityProfile { organizations: 1, users: 4, ..ActivityProfile::default() };
     config
