@@ -589,7 +589,6 @@ fn non_nil(guid: Option<Uuid>) -> Option<Uuid> {
     guid.filter(|g| !g.is_nil())
 }
 
-/// Copies the new records (those with a seq) into the record tables, in seq order.
 /// The distinct row ids a record's `QueryResults` listed, `None` when it listed none.
 fn listed_ids(columns: &RecordColumns) -> Option<Vec<Uuid>> {
     let mut seen = HashSet::new();
@@ -598,6 +597,7 @@ fn listed_ids(columns: &RecordColumns) -> Option<Vec<Uuid>> {
     (!ids.is_empty()).then_some(ids)
 }
 
+/// Copies the new records (those with a seq) into the record tables, in seq order.
 async fn copy_new_records(
     tx: &Transaction<'_>,
     batch: &PreparedBatch,
