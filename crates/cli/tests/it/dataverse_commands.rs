@@ -14,11 +14,13 @@ use crate::support::Workspace;
 
 /// A small demo environment: two days, a few people.
 fn emulator_config() -> EmulatorConfig {
-    let mut config = EmulatorConfig::demo(11);
-    // The environment's clock stands still: the history the tests compare with is the history
-    // a sync sees, however long the machine takes between the two.
-    config.clock = std::sync::Arc::new(clock::ManualClock::frozen_at(config.clock.now()));
-    config.history_start = config.clock.now() - Duration::hours(48);
+    // The environment's clock stands still at a fixed instant (a Wednesday afternoon): the
+    // generated history, and so what the tests look for in it, does not depend on when they run,
+    // and a sync sees exactly the history they compare with, however slow the machine.
+    let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 18, 15, 0, 0).unwrap();
+    let mut config = EmulatorConfig::demo(11)
+        .with_manual_clock(std::sync::Arc::new(clock::ManualClock::frozen_at(now)));
+    config.history_start = now - Duration::hours(48);
     config.activity = ActivityProfile { organizations: 1, users: 4, ..ActivityProfile::default() };
     config
 }
