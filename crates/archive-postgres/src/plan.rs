@@ -435,74 +435,44 @@ pub(crate) fn counted(
     if !(midnight(f.from) && midnight(f.to) && kept) {
         return Ok(None);
     }
+    // Hours are counted per organization only.
+    let narrower_than_organization = f.users
+        || f.entity.is_some()
+        || !f.messages.is_empty()
+        || !f.access.is_empty()
+        || f.category.is_some()
+        || !f.workloads.is_empty();
+    if by == Dimension::HourOfDay && narrower_than_organization {
+        return Ok(None);
+    }
     let mut params = Params::default();
     let mut c = Vec::new();
     if let Some(from) = f.from {
-        c.push(format!(
-            "day >= ({} AT TIME ZONE 'UTC')::date",
-            params.push(from, Type::TIMESTAMPTZ)
-        ));
+        let p = params.push(from, Type::TIMESTAMPTZ);
+        c.push(format!("day >= ({p} AT TIME ZONE 'UTC')::date"));
     }
     if let Some(to) = f.to {
-        c.push(format!("day < ({} AT TIME ZONE 'UTC')::date", params.push(to, Type::TIMESTAMPTZ)));
+        let p = params.push(to, Type::TIMESTAMPTZ);
+        c.push(format!("day < ({p} AT TIME ZONE 'UTC')::date"));
     }
-    if let Some(organization) = &f.organization {
-        let p = params.push(organization.clone(), Type::TEXT);
-        c.push(format!("{} = {p}", fold("organization")));
-    }
-    if by == Dimension::HourOfDay {
-        let narrower = f.users
-            || f.entity.is_some()
-            || !f.messages.is_empty()
-            || !f.access.is_empty()
-            || f.category.is_some()
-            || !f.workloads.is_empty();
-        if narrower {
-            return Ok(None);
-        }
-        let sql = format!(
-            "SELECT hour, sum(records)::bigint FROM d365audit.hourly_counts{} GROUP BY hour",
-            where_clause(&c)
-        );
-        return Ok(Some((sql, params)));
-    }
+    dimension_conditions(&f, "", &mut params, &mut c);
     if f.users {
         let p = params.push(f.user_names.clone(), Type::TEXT_ARRAY);
         c.push(format!("{} = ANY ({p})", fold("user_name")));
     }
-    if let Some(entity) = &f.entity {
-        let p = params.push(entity.clone(), Type::TEXT);
-        c.push(format!("{} = {p}", fold("entity")));
-    }
-    if !f.messages.is_empty() {
-        let p = params.push(f.messages.clone(), Type::TEXT_ARRAY);
-        c.push(format!("{} = ANY ({p})", fold("message")));
-    }
-    if !f.access.is_empty() {
-        let p = params.push(f.access.clone(), Type::INT2_ARRAY);
-        c.push(format!("access = ANY ({p})"));
-    }
-    if let Some(bit) = f.category {
-        let p = params.push(bit, Type::INT4);
-        c.push(format!("(categories & {p}) <> 0"));
-    }
-    if !f.workloads.is_empty() {
-        let p = params.push(f.workloads.clone(), Type::TEXT_ARRAY);
-        c.push(format!("{} = ANY ({p})", fold("workload")));
-    }
-    let key = match by {
-        Dimension::Day => "day",
-        Dimension::Weekday => "extract(isodow FROM day)::integer",
-        Dimension::User => "user_name",
-        Dimension::Organization => "nullif(organization, '')",
-        Dimension::Entity => "nullif(entity, '')",
-        Dimension::Message => "nullif(message, '')",
-        Dimension::Access => "access",
-        Dimension::Category => "categories",
-        Dimension::HourOfDay => return Ok(None),
+    let (table, key) = match by {
+        Dimension::HourOfDay => ("hourly_counts", "hour"),
+        Dimension::Day => ("daily_counts", "day"),
+        Dimension::Weekday => ("daily_counts", "extract(isodow FROM day)::integer"),
+        Dimension::User => ("daily_counts", "user_name"),
+        Dimension::Organization => ("daily_counts", "nullif(organization, '')"),
+        Dimension::Entity => ("daily_counts", "nullif(entity, '')"),
+        Dimension::Message => ("daily_counts", "nullif(message, '')"),
+        Dimension::Access => ("daily_counts", "access"),
+        Dimension::Category => ("daily_counts", "categories"),
     };
     let sql = format!(
-        "SELECT {key} AS k, sum(records)::bigint FROM d365audit.daily_counts{} GROUP BY k",
+        "SELECT {key} AS k, sum(records)::bigint FROM d365audit.{table}{} GROUP BY k",
         where_clause(&c)
     );
     Ok(Some((sql, params)))
@@ -539,26 +509,7 @@ fn residual(f: &Filters, driver: Driver, params: &mut Params) -> Residual {
             fold("a.user_name")
         ));
     }
-    if let Some(organization) = &f.organization {
-        let p = params.push(organization.clone(), Type::TEXT);
-        c.push(format!("{} = {p}", fold("a.organization")));
-    }
-    if let Some(entity) = &f.entity {
-        let p = params.push(entity.clone(), Type::TEXT);
-        c.push(format!("{} = {p}", fold("a.entity")));
-    }
-    if !f.messages.is_empty() {
-        let p = params.push(f.messages.clone(), Type::TEXT_ARRAY);
-        c.push(format!("{} = ANY ({p})", fold("a.message")));
-    }
-    if !f.access.is_empty() {
-        let p = params.push(f.access.clone(), Type::INT2_ARRAY);
-        c.push(format!("a.access = ANY ({p})"));
-    }
-    if let Some(bit) = f.category {
-        let p = params.push(bit, Type::INT4);
-        c.push(format!("(a.categories & {p}) <> 0"));
-    }
+    dimension_conditions(f, "a.", params, c);
     if let Some((name, value)) = f.field.as_ref().filter(|_| driver != Driver::FieldValue) {
         let name = params.push(name.clone(), Type::TEXT);
         let value = match value {
@@ -582,10 +533,6 @@ fn residual(f: &Filters, driver: Driver, params: &mut Params) -> Residual {
         let p = params.push(correlation, Type::UUID);
         c.push(format!("a.correlation_id = {p}"));
     }
-    if !f.workloads.is_empty() {
-        let p = params.push(f.workloads.clone(), Type::TEXT_ARRAY);
-        c.push(format!("{} = ANY ({p})", fold("a.workload")));
-    }
     if let Some(text) = &f.text {
         let p = params.push(text.clone(), Type::TEXT);
         let parts: Vec<String> = ["a.user_name", "a.entity", "a.message", "a.primary_value"]
@@ -595,6 +542,35 @@ fn residual(f: &Filters, driver: Driver, params: &mut Params) -> Residual {
         c.push(format!("({})", parts.join(" OR ")));
     }
     r
+}
+
+/// Conditions on the report dimensions, columns that records and the report counts share
+/// (`prefix`: the table alias and a dot, or nothing).
+fn dimension_conditions(f: &Filters, prefix: &str, params: &mut Params, c: &mut Vec<String>) {
+    if let Some(organization) = &f.organization {
+        let p = params.push(organization.clone(), Type::TEXT);
+        c.push(format!("{} = {p}", fold(&format!("{prefix}organization"))));
+    }
+    if let Some(entity) = &f.entity {
+        let p = params.push(entity.clone(), Type::TEXT);
+        c.push(format!("{} = {p}", fold(&format!("{prefix}entity"))));
+    }
+    if !f.messages.is_empty() {
+        let p = params.push(f.messages.clone(), Type::TEXT_ARRAY);
+        c.push(format!("{} = ANY ({p})", fold(&format!("{prefix}message"))));
+    }
+    if !f.access.is_empty() {
+        let p = params.push(f.access.clone(), Type::INT2_ARRAY);
+        c.push(format!("{prefix}access = ANY ({p})"));
+    }
+    if let Some(bit) = f.category {
+        let p = params.push(bit, Type::INT4);
+        c.push(format!("({prefix}categories & {p}) <> 0"));
+    }
+    if !f.workloads.is_empty() {
+        let p = params.push(f.workloads.clone(), Type::TEXT_ARRAY);
+        c.push(format!("{} = ANY ({p})", fold(&format!("{prefix}workload"))));
+    }
 }
 
 #[cfg(test)]

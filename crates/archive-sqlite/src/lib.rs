@@ -415,6 +415,15 @@ impl SqliteArchive {
         Ok(())
     }
 
+    /// [`SqliteArchive::read`] in one read transaction (see [`reading::snapshot`]).
+    async fn read_snapshot<T, F>(&self, work: F) -> Result<T, ArchiveError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &Shared) -> Result<T, ArchiveError> + Send + 'static,
+    {
+        self.read(move |conn, shared| reading::snapshot(conn, || work(conn, shared))).await
+    }
+
     /// Runs `work` on a read-only connection on a blocking task.
     async fn read<T, F>(&self, work: F) -> Result<T, ArchiveError>
     where
@@ -525,12 +534,12 @@ impl Archive for SqliteArchive {
         page: &PageRequest,
     ) -> Result<Page<RecordSummary>, ArchiveError> {
         let (query, page) = (query.clone(), page.clone());
-        self.read(move |conn, _| reading::search(conn, &query, &page)).await
+        self.read_snapshot(move |conn, _| reading::search(conn, &query, &page)).await
     }
 
     async fn count(&self, query: &RecordQuery) -> Result<u64, ArchiveError> {
         let query = query.clone();
-        self.read(move |conn, _| reading::count(conn, &query)).await
+        self.read_snapshot(move |conn, _| reading::count(conn, &query)).await
     }
 
     async fn aggregate(
@@ -540,7 +549,7 @@ impl Archive for SqliteArchive {
         limit: u32,
     ) -> Result<Vec<Bucket>, ArchiveError> {
         let query = query.clone();
-        self.read(move |conn, shared| {
+        self.read_snapshot(move |conn, shared| {
             reading::aggregate(conn, &query, by, limit, shared.options.report_counts)
         })
         .await
@@ -557,8 +566,10 @@ impl Archive for SqliteArchive {
         page: &PageRequest,
     ) -> Result<Page<RawRecord>, ArchiveError> {
         let (query, page) = (query.clone(), page.clone());
-        self.read(move |conn, shared| reading::raw_page(conn, &shared.dictionaries, &query, &page))
-            .await
+        self.read_snapshot(move |conn, shared| {
+            reading::raw_page(conn, &shared.dictionaries, &query, &page)
+        })
+        .await
     }
 
     async fn quarantined(&self, limit: u32) -> Result<Vec<Quarantined>, ArchiveError> {

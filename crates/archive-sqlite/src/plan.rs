@@ -209,6 +209,13 @@ impl Plan {
         if !(whole_days(r.from) && whole_days(r.to) && only_kept_filters) {
             return None;
         }
+        // Hours are counted per organization only.
+        let narrower_than_organization = r.users.is_some()
+            || r.category.is_some()
+            || id_filters(r).iter().any(|(column, ids)| *column != "organization" && ids.is_some());
+        if key == KeyColumn::Hour && narrower_than_organization {
+            return None;
+        }
         let mut conditions = Vec::new();
         if let Some(from) = r.from {
             conditions.push(format!("day >= {}", from.div_euclid(DAY_MICROS)));
@@ -216,56 +223,31 @@ impl Plan {
         if let Some(to) = r.to {
             conditions.push(format!("day < {}", to.div_euclid(DAY_MICROS)));
         }
-        if let Some(organizations) = &r.organizations {
-            conditions.push(format!("organization IN ({})", id_list(organizations)));
-        }
-        if key == KeyColumn::Hour {
-            // Hours are counted per organization only.
-            let narrower = r.users.is_some()
-                || r.entities.is_some()
-                || r.messages.is_some()
-                || r.access.is_some()
-                || r.category.is_some()
-                || r.workloads.is_some();
-            if narrower {
-                return None;
+        for (column, ids) in id_filters(r) {
+            if let Some(ids) = ids {
+                conditions.push(format!("{column} IN ({})", id_list(ids)));
             }
-            let sql =
-                format!("SELECT hour, records FROM hourly_counts{}", where_clause(&conditions));
-            return Some((sql, Vec::new()));
         }
         if let Some(users) = &r.users {
             let users: Vec<i64> = users.iter().map(|u| u.user).collect();
             conditions.push(format!("user IN ({})", id_list(&users)));
         }
-        let lists = [
-            ("entity", &r.entities),
-            ("message", &r.messages),
-            ("access", &r.access),
-            ("workload", &r.workloads),
-        ];
-        for (column, ids) in lists {
-            if let Some(ids) = ids {
-                conditions.push(format!("{column} IN ({})", id_list(ids)));
-            }
-        }
         if let Some(bit) = r.category {
             conditions.push(format!("(categories & {bit}) <> 0"));
         }
-        let expression = match key {
-            KeyColumn::Day => "day",
+        let (table, expression) = match key {
+            KeyColumn::Hour => ("hourly_counts", "hour"),
+            KeyColumn::Day => ("daily_counts", "day"),
             // 1970-01-01 was a Thursday (3 when Monday is 0).
-            KeyColumn::Weekday => "(day + 3) % 7",
-            KeyColumn::User => "user",
-            KeyColumn::Organization => "nullif(organization, 0)",
-            KeyColumn::Entity => "nullif(entity, 0)",
-            KeyColumn::Message => "nullif(message, 0)",
-            KeyColumn::Access => "access",
-            KeyColumn::Categories => "categories",
-            KeyColumn::Hour => return None,
+            KeyColumn::Weekday => ("daily_counts", "(day + 3) % 7"),
+            KeyColumn::User => ("daily_counts", "user"),
+            KeyColumn::Organization => ("daily_counts", "nullif(organization, 0)"),
+            KeyColumn::Entity => ("daily_counts", "nullif(entity, 0)"),
+            KeyColumn::Message => ("daily_counts", "nullif(message, 0)"),
+            KeyColumn::Access => ("daily_counts", "access"),
+            KeyColumn::Categories => ("daily_counts", "categories"),
         };
-        let sql =
-            format!("SELECT {expression}, records FROM daily_counts{}", where_clause(&conditions));
+        let sql = format!("SELECT {expression}, records FROM {table}{}", where_clause(&conditions));
         Some((sql, Vec::new()))
     }
 
@@ -440,17 +422,9 @@ fn residual(r: &Resolved, driver: Driver, arm: &mut Arm) {
         }
         c.push(format!("({})", any.join(" OR ")));
     }
-    let lists = [
-        ("a.organization", &r.organizations),
-        ("a.entity", &r.entities),
-        ("a.message", &r.messages),
-        ("a.access", &r.access),
-        ("a.client_ip", &r.client_ips),
-        ("a.workload", &r.workloads),
-    ];
-    for (column, ids) in lists {
+    for (column, ids) in id_filters(r) {
         if let Some(ids) = ids {
-            c.push(format!("{column} IN ({})", id_list(ids)));
+            c.push(format!("a.{column} IN ({})", id_list(ids)));
         }
     }
     if let Some(bit) = r.category {
@@ -498,6 +472,19 @@ fn residual(r: &Resolved, driver: Driver, arm: &mut Arm) {
             p.push(Value::Text(pattern.clone()));
         }
     }
+}
+
+/// The filters that are a plain `column IN (ids)`, by the column of `activity` (and of
+/// `daily_counts`, which has each of them but `client_ip`).
+fn id_filters(r: &Resolved) -> [(&'static str, &Option<Vec<i64>>); 6] {
+    [
+        ("organization", &r.organizations),
+        ("entity", &r.entities),
+        ("message", &r.messages),
+        ("access", &r.access),
+        ("client_ip", &r.client_ips),
+        ("workload", &r.workloads),
+    ]
 }
 
 /// Rows that set one of these fields, whatever the value.

@@ -69,8 +69,9 @@ fn summary_of_row(row: &Row<'_>, via: Option<Via>) -> rusqlite::Result<RecordSum
 }
 
 /// Runs `read` in one read transaction: a query's plan (which reads the list of index runs) and
-/// its rows then see the same state of the archive, whatever the writer merges meanwhile.
-fn snapshot<T>(
+/// its rows then see the same state of the archive, whatever the writer merges meanwhile. Every
+/// read that plans a query goes through it (`SqliteArchive::read_snapshot`).
+pub(crate) fn snapshot<T>(
     conn: &Connection,
     read: impl FnOnce() -> Result<T, ArchiveError>,
 ) -> Result<T, ArchiveError> {
@@ -112,14 +113,6 @@ pub(crate) fn search(
     query: &RecordQuery,
     page: &PageRequest,
 ) -> Result<Page<RecordSummary>, ArchiveError> {
-    snapshot(conn, || search_now(conn, query, page))
-}
-
-fn search_now(
-    conn: &Connection,
-    query: &RecordQuery,
-    page: &PageRequest,
-) -> Result<Page<RecordSummary>, ArchiveError> {
     let (hits, next) = hits(conn, query, page)?;
     let mut statement = conn
         .prepare_cached(&format!(
@@ -140,10 +133,6 @@ fn search_now(
 }
 
 pub(crate) fn count(conn: &Connection, query: &RecordQuery) -> Result<u64, ArchiveError> {
-    snapshot(conn, || count_now(conn, query))
-}
-
-fn count_now(conn: &Connection, query: &RecordQuery) -> Result<u64, ArchiveError> {
     let Some(plan) = Plan::new(conn, query)? else {
         return Ok(0);
     };
@@ -184,16 +173,6 @@ pub(crate) fn aggregate(
     limit: u32,
     report_counts: bool,
 ) -> Result<Vec<Bucket>, ArchiveError> {
-    snapshot(conn, || aggregate_now(conn, query, by, limit, report_counts))
-}
-
-fn aggregate_now(
-    conn: &Connection,
-    query: &RecordQuery,
-    by: Dimension,
-    limit: u32,
-    report_counts: bool,
-) -> Result<Vec<Bucket>, ArchiveError> {
     let Some(plan) = Plan::new(conn, query)? else {
         return Ok(Vec::new());
     };
@@ -209,15 +188,17 @@ fn aggregate_now(
         Dimension::Category => KeyColumn::Categories,
     };
     let counted = if report_counts { plan.counted(column) } else { None };
-    let (sql, params) = counted.clone().unwrap_or_else(|| plan.keys(column));
+    let summed = counted.is_some();
+    let (sql, params) = counted.unwrap_or_else(|| plan.keys(column));
     let mut statement = conn.prepare(&sql).map_err(failed("planning a report"))?;
     let mut rows = statement.query(params_from_iter(params)).map_err(failed("running a report"))?;
     let mut counts: HashMap<Option<i64>, u64> = HashMap::default();
     while let Some(row) = rows.next().map_err(failed("running a report"))? {
         let key: Option<i64> = row.get(0).map_err(failed("running a report"))?;
-        let records = match counted {
-            Some(_) => row.get::<_, i64>(1).map_err(failed("running a report"))? as u64,
-            None => 1,
+        let records = if summed {
+            row.get::<_, i64>(1).map_err(failed("running a report"))? as u64
+        } else {
+            1
         };
         *counts.entry(key).or_default() += records;
     }
@@ -357,15 +338,6 @@ pub(crate) fn record(
 type StoredRaw = (String, i64, Option<i64>, i64, Vec<u8>);
 
 pub(crate) fn raw_page(
-    conn: &Connection,
-    dictionaries: &DictionaryCache,
-    query: &RecordQuery,
-    page: &PageRequest,
-) -> Result<Page<RawRecord>, ArchiveError> {
-    snapshot(conn, || raw_page_now(conn, dictionaries, query, page))
-}
-
-fn raw_page_now(
     conn: &Connection,
     dictionaries: &DictionaryCache,
     query: &RecordQuery,
