@@ -286,62 +286,81 @@ async fn fill_more(archive: &SqliteArchive, numbers: std::ops::RangeInclusive<u3
     }
 }
 
+/// Options that merge the staged index entries every `records` records.
+fn merging_every(records: u64) -> archive_sqlite::SqliteOptions {
+    archive_sqlite::SqliteOptions {
+        merge_min_records: records,
+        merge_max_records: records,
+        ..crate::small_options()
+    }
+}
+
+/// Rows of a table (or a parenthesized query) of the archive file.
+fn rows_in(path: &std::path::Path, table: &str) -> i64 {
+    Connection::open(path)
+        .expect("open")
+        .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .expect("count")
+}
+
+/// Row 3 of `fill`: listed by every fifth record, and the own entity of records 3, 20, 37, ...
+const ROW_3: &str = "5f3b0b3e-1c2d-4e5f-9a8b-000000000003";
+
+/// Row 3's timeline among the records `fill` wrote up to `last`, oldest first.
+fn row_3_timeline(last: u32) -> Vec<(String, archive::Via)> {
+    use archive::Via;
+    (1..=last)
+        .filter(|n| n % 5 == 0 || n % 17 == 3)
+        .map(|n| (record_id(n), if n % 17 == 3 { Via::Entity } else { Via::QueryResults }))
+        .collect()
+}
+
+/// Every page of `q`'s answer, `limit` rows at a time, in `order`.
+async fn all_pages(
+    archive: &SqliteArchive,
+    q: &RecordQuery,
+    limit: u32,
+    order: archive::Order,
+) -> Vec<(String, archive::Via)> {
+    let mut rows = Vec::new();
+    let mut after = None;
+    loop {
+        let request = archive::PageRequest { limit, after, order };
+        let page = archive.search(q, &request).await.expect("search");
+        rows.extend(page.rows.into_iter().map(|r| (r.id, r.via.expect("via is set"))));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return rows,
+        }
+    }
+}
+
 #[tokio::test]
 async fn merged_and_staged_index_entries_answer_alike() {
-    use archive::{Order, PageRequest, Via};
+    use archive::Order;
     let folder = tempfile::tempdir().expect("temporary folder");
     let path = folder.path().join("archive.sqlite");
-    let options = archive_sqlite::SqliteOptions {
-        merge_min_records: 25,
-        merge_max_records: 25,
-        ..crate::small_options()
-    };
-    let archive = SqliteArchive::open_with(&path, crate::clock(), options).expect("opens");
+    let archive =
+        SqliteArchive::open_with(&path, crate::clock(), merging_every(25)).expect("opens");
     // Batches of 10: merges happen after 30, 60 and 90 records; 10 stay staged.
     let raws = fill(&archive, 100, 10).await;
-    let staged = |table: &str| -> i64 {
-        Connection::open(&path)
-            .expect("open")
-            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-            .expect("count")
-    };
-    assert_eq!(staged("record_keys_staged"), 10);
-    assert_eq!(staged("record_keys"), 90);
+    assert_eq!(rows_in(&path, "record_keys_staged"), 10);
+    assert_eq!(rows_in(&path, "record_keys"), 90);
     // Each merge appended one sorted run of timeline and field entries.
-    assert_eq!(staged("index_runs"), 3);
-    assert_eq!(staged("(SELECT DISTINCT run FROM timeline)"), 3);
+    assert_eq!(rows_in(&path, "index_runs"), 3);
+    assert_eq!(rows_in(&path, "(SELECT DISTINCT run FROM timeline)"), 3);
     assert_eq!(crate::counted_records(&path), (100, 100), "each record counted once");
     // Every record is a duplicate now, wherever its key lives, and counted no more.
     let receipt = archive.ingest(batch(&raws)).await.expect("ingest");
     assert_eq!((receipt.inserted, receipt.duplicates), (0, 100));
     assert_eq!(crate::counted_records(&path), (100, 100));
-    // A record timeline spans both levels, in order: the listed row 3 appears in every fifth
-    // record, as its own entity in records 3, 20, 37, ...
-    let listed = uuid::Uuid::parse_str("5f3b0b3e-1c2d-4e5f-9a8b-000000000003").expect("guid");
+    // A record timeline spans both levels, in order.
+    let listed = uuid::Uuid::parse_str(ROW_3).expect("guid");
     let q = RecordQuery { record_id: Some(listed), ..RecordQuery::default() };
-    let page = archive
-        .search(&q, &PageRequest { limit: 1000, after: None, order: Order::OldestFirst })
-        .await
-        .expect("search");
-    let expected: Vec<(String, Via)> = (1..=100u32)
-        .filter(|n| n % 5 == 0 || n % 17 == 3)
-        .map(|n| (record_id(n), if n % 17 == 3 { Via::Entity } else { Via::QueryResults }))
-        .collect();
-    let found: Vec<(String, Via)> =
-        page.rows.into_iter().map(|r| (r.id, r.via.expect("via is set"))).collect();
-    assert_eq!(found, expected);
+    let expected = row_3_timeline(100);
+    assert_eq!(all_pages(&archive, &q, 1000, Order::OldestFirst).await, expected);
     // Pages of 2, newest first, cross the runs and the staged level without a gap or a repeat.
-    let mut paged = Vec::new();
-    let mut after = None;
-    loop {
-        let request = PageRequest { limit: 2, after, order: Order::NewestFirst };
-        let page = archive.search(&q, &request).await.expect("search");
-        paged.extend(page.rows.into_iter().map(|r| (r.id, r.via.expect("via is set"))));
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
+    let mut paged = all_pages(&archive, &q, 2, Order::NewestFirst).await;
     paged.reverse();
     assert_eq!(paged, expected);
     for n in [1, 95, 100] {
@@ -367,12 +386,8 @@ async fn a_version_three_archive_keeps_its_index_entries() {
     use chrono::{TimeZone, Utc};
     let folder = tempfile::tempdir().expect("temporary folder");
     let path = folder.path().join("archive.sqlite");
-    let options = archive_sqlite::SqliteOptions {
-        merge_min_records: 25,
-        merge_max_records: 25,
-        ..crate::small_options()
-    };
-    let listed = uuid::Uuid::parse_str("5f3b0b3e-1c2d-4e5f-9a8b-000000000003").expect("guid");
+    let options = merging_every(25);
+    let listed = uuid::Uuid::parse_str(ROW_3).expect("guid");
     let timeline = RecordQuery { record_id: Some(listed), ..RecordQuery::default() };
     let field = |n: u32| RecordQuery {
         field: Some(archive::query::FieldFilter {
@@ -427,10 +442,7 @@ async fn a_version_three_archive_keeps_its_index_entries() {
     assert_eq!(after, expected);
     assert_eq!(archive.count(&field(97)).await.expect("count"), 1);
     assert_eq!(archive.count(&field(150)).await.expect("count"), 1);
-    let runs: i64 = Connection::open(&path)
-        .expect("open")
-        .query_row("SELECT count(*) FROM index_runs", [], |r| r.get(0))
-        .expect("runs");
+    let runs = rows_in(&path, "index_runs");
     assert!(runs >= 2, "new merges add runs after run 0 ({runs})");
     assert_eq!(crate::counted_records(&path), (160, 160));
     assert!(archive.verify().await.expect("verify").is_intact());
@@ -440,39 +452,16 @@ async fn a_version_three_archive_keeps_its_index_entries() {
 /// SELECT): answers stay the same, in order, page after page.
 #[tokio::test]
 async fn many_runs_are_read_as_one_level() {
-    use archive::{Order, PageRequest, Via};
     let folder = tempfile::tempdir().expect("temporary folder");
     let path = folder.path().join("archive.sqlite");
-    let options = archive_sqlite::SqliteOptions {
-        merge_min_records: 5,
-        merge_max_records: 5,
-        ..crate::small_options()
-    };
-    let archive = SqliteArchive::open_with(&path, crate::clock(), options).expect("opens");
+    let archive = SqliteArchive::open_with(&path, crate::clock(), merging_every(5)).expect("opens");
     fill(&archive, 700, 5).await;
-    let runs: i64 = Connection::open(&path)
-        .expect("open")
-        .query_row("SELECT count(*) FROM index_runs", [], |r| r.get(0))
-        .expect("runs");
+    let runs = rows_in(&path, "index_runs");
     assert!(runs > 120, "{runs} runs");
-    let listed = uuid::Uuid::parse_str("5f3b0b3e-1c2d-4e5f-9a8b-000000000003").expect("guid");
+    let listed = uuid::Uuid::parse_str(ROW_3).expect("guid");
     let q = RecordQuery { record_id: Some(listed), ..RecordQuery::default() };
-    let expected: Vec<(String, Via)> = (1..=700u32)
-        .filter(|n| n % 5 == 0 || n % 17 == 3)
-        .map(|n| (record_id(n), if n % 17 == 3 { Via::Entity } else { Via::QueryResults }))
-        .collect();
-    let mut paged = Vec::new();
-    let mut after = None;
-    loop {
-        let request = PageRequest { limit: 50, after, order: Order::OldestFirst };
-        let page = archive.search(&q, &request).await.expect("search");
-        paged.extend(page.rows.into_iter().map(|r| (r.id, r.via.expect("via is set"))));
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
-    assert_eq!(paged, expected);
+    let expected = row_3_timeline(700);
+    assert_eq!(all_pages(&archive, &q, 50, archive::Order::OldestFirst).await, expected);
     assert_eq!(archive.count(&q).await.expect("count"), expected.len() as u64);
     let field = RecordQuery {
         field: Some(archive::query::FieldFilter {
