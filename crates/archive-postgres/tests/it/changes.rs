@@ -9,7 +9,7 @@ use archive::{Archive, ArchiveError, ChangeBatch, ChangeStore, RecordQuery};
 use archive_postgres::{PostgresArchive, SCHEMA_VERSION};
 use uuid::Uuid;
 
-use super::{TestDatabase, batch, open, records, server};
+use super::{TestDatabase, open, server};
 
 /// Raw SQL on the test databases, found by the name an archive handle shows.
 #[derive(Clone, Default)]
@@ -208,29 +208,13 @@ async fn a_refused_batch_moves_no_cursor() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_archive_of_schema_version_2_gains_the_change_tables() {
     let Some(server) = server() else { return };
-    let db = TestDatabase::create(&server).await;
-    let first = open(&db).await;
-    first.ingest(batch(&records(1, 10))).await.expect("ingest");
-    first.close();
-    db.connect().await.batch_execute(crate::BEFORE_LISTED_ARRAYS).await.expect("downgrade to 4");
-    db.connect()
-        .await
-        .batch_execute(
-            "DROP TABLE d365audit.changes, d365audit.change_totals, d365audit.daily_counts, \
-               d365audit.hourly_counts; \
-             DELETE FROM d365audit.schema_migrations WHERE version >= 3;",
-        )
-        .await
-        .expect("downgrade");
-    match PostgresArchive::connect_read_only(&db.url).await {
-        Err(ArchiveError::Incompatible { message }) => {
-            assert!(
-                message.contains("schema version 2") && message.contains("upgrade"),
-                "{message}"
-            )
-        }
-        other => panic!("expected a request to upgrade, got {other:?}"),
-    }
+    let db = crate::downgraded(
+        &server,
+        2,
+        "DROP TABLE d365audit.changes, d365audit.change_totals, d365audit.daily_counts, \
+           d365audit.hourly_counts;",
+    )
+    .await;
     let upgraded = open(&db).await;
     assert_eq!(SCHEMA_VERSION, 5);
     assert_eq!(upgraded.count(&RecordQuery::default()).await.ok(), Some(10));

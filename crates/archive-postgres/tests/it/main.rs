@@ -22,7 +22,7 @@ mod tampering;
 
 use std::sync::Arc;
 
-use archive::{IncomingRecord, IngestBatch};
+use archive::{Archive, IncomingRecord, IngestBatch};
 use archive_postgres::{PostgresArchive, PostgresOptions};
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -160,7 +160,7 @@ fn batch(raws: &[Vec<u8>]) -> IngestBatch {
 
 /// Takes a database of the current schema back to before migration 5: QueryResults memberships
 /// as rows of `listed_records` (in a default partition), not arrays in the records' rows.
-pub(crate) const BEFORE_LISTED_ARRAYS: &str = "\
+const BEFORE_LISTED_ARRAYS: &str = "\
     CREATE TABLE d365audit.listed_records (tenant_id uuid NOT NULL, entity_id uuid NOT NULL, \
         event_time timestamptz NOT NULL, seq bigint NOT NULL) PARTITION BY RANGE (event_time); \
     CREATE INDEX listed_records_entity ON d365audit.listed_records (entity_id, event_time, seq); \
@@ -171,6 +171,27 @@ pub(crate) const BEFORE_LISTED_ARRAYS: &str = "\
     DROP INDEX d365audit.records_listed; \
     ALTER TABLE d365audit.records DROP COLUMN listed; \
     DELETE FROM d365audit.schema_migrations WHERE version >= 5;";
+
+/// A new database holding records 1 to 10, taken back to schema `version`: migration 5 undone,
+/// then `drops` (the tables later migrations created). A read-only handle must then refuse it
+/// and ask for the upgrade.
+async fn downgraded(server: &str, version: i32, drops: &str) -> TestDatabase {
+    let db = TestDatabase::create(server).await;
+    let first = open(&db).await;
+    first.ingest(batch(&records(1, 10))).await.expect("ingest");
+    first.close();
+    db.connect().await.batch_execute(BEFORE_LISTED_ARRAYS).await.expect("downgrade to 4");
+    let forget = format!("DELETE FROM d365audit.schema_migrations WHERE version > {version};");
+    db.connect().await.batch_execute(&format!("{drops} {forget}")).await.expect("downgrade");
+    match PostgresArchive::connect_read_only(&db.url).await {
+        Err(archive::ArchiveError::Incompatible { message }) => assert!(
+            message.contains(&format!("schema version {version}")) && message.contains("upgrade"),
+            "{message}"
+        ),
+        other => panic!("expected a request to upgrade, got {other:?}"),
+    }
+    db
+}
 
 /// `count` records numbered from `first`, 37 seconds apart from June 1st 2026.
 fn records(first: u32, count: u32) -> Vec<Vec<u8>> {

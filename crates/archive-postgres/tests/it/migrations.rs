@@ -125,31 +125,15 @@ async fn a_foreign_d365audit_schema_is_left_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_archive_of_schema_version_1_upgrades_and_keeps_its_records() {
     let Some(server) = server() else { return };
-    let db = TestDatabase::create(&server).await;
-    let first = open(&db).await;
-    first.ingest(batch(&records(1, 10))).await.expect("ingest");
-    first.close();
     // Back to what schema version 1 was: no queue, access or change tables, memberships as rows.
-    db.connect().await.batch_execute(crate::BEFORE_LISTED_ARRAYS).await.expect("downgrade to 4");
-    db.connect()
-        .await
-        .batch_execute(
-            "DROP TABLE d365audit.blob_queue, d365audit.blob_streams, d365audit.sessions, d365audit.api_tokens, \
-               d365audit.access_log, d365audit.accounts, d365audit.changes, d365audit.change_totals, \
-               d365audit.daily_counts, d365audit.hourly_counts; \
-             DELETE FROM d365audit.schema_migrations WHERE version >= 2;",
-        )
-        .await
-        .expect("downgrade");
-    match PostgresArchive::connect_read_only(&db.url).await {
-        Err(ArchiveError::Incompatible { message }) => {
-            assert!(
-                message.contains("schema version 1") && message.contains("upgrade"),
-                "{message}"
-            )
-        }
-        other => panic!("expected a request to upgrade, got {other:?}"),
-    }
+    let db = crate::downgraded(
+        &server,
+        1,
+        "DROP TABLE d365audit.blob_queue, d365audit.blob_streams, d365audit.sessions, \
+           d365audit.api_tokens, d365audit.access_log, d365audit.accounts, d365audit.changes, \
+           d365audit.change_totals, d365audit.daily_counts, d365audit.hourly_counts;",
+    )
+    .await;
     let upgraded = open(&db).await;
     assert_eq!(versions(&db).await, (1..=SCHEMA_VERSION).collect::<Vec<i32>>());
     assert_eq!(upgraded.count(&RecordQuery::default()).await.ok(), Some(10));
