@@ -4,7 +4,7 @@
 use archive::ArchiveError;
 use chrono::{DateTime, Utc};
 use rusqlite::ToSql;
-use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
 use uuid::Uuid;
 
 /// Microseconds in a day and in an hour: stored times are integer microseconds (UTC).
@@ -52,6 +52,20 @@ impl ToSql for RecordKey {
             RecordKey::Guid(bytes) => ToSqlOutput::Borrowed(ValueRef::Blob(bytes)),
             RecordKey::Text(text) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
         })
+    }
+}
+
+impl FromSql for RecordKey {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        match value {
+            ValueRef::Blob(bytes) => {
+                <[u8; 16]>::try_from(bytes).map(RecordKey::Guid).map_err(|_| {
+                    FromSqlError::InvalidBlobSize { expected_size: 16, blob_size: bytes.len() }
+                })
+            }
+            ValueRef::Text(text) => Ok(RecordKey::Text(String::from_utf8_lossy(text).into_owned())),
+            _ => Err(FromSqlError::InvalidType),
+        }
     }
 }
 

@@ -18,6 +18,7 @@
 
 mod access;
 mod changes;
+mod checkpoints;
 mod console;
 mod encoding;
 mod ids;
@@ -247,6 +248,12 @@ impl SqliteArchive {
         .map_err(|e| storage_error(&opening, e))?;
         configure_writer(&conn, &options).map_err(|e| storage_error(&opening, e))?;
         schema::migrate(&mut conn).map_err(|e| unusable(&path, e))?;
+        let checkpointer = checkpoints::Checkpointer::start(
+            &mut conn,
+            &path,
+            options.busy_timeout,
+            checkpoints::CHECKPOINT_PAGES,
+        )?;
         let packer = Arc::new(Packer::default());
         if let Some(dictionary) = verbatim::newest_dictionary(&conn)? {
             packer.publish(dictionary);
@@ -264,6 +271,7 @@ impl SqliteArchive {
         let merge_epoch = Arc::new(AtomicU64::new(0));
         let (sender, thread) = writer::spawn(
             conn,
+            checkpointer,
             clock,
             packer.clone(),
             known_ids.clone(),
@@ -498,11 +506,8 @@ fn configure_writer(conn: &Connection, options: &SqliteOptions) -> rusqlite::Res
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "cache_size", cache_pragma(options.writer_cache_bytes))?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    // Checkpoint every 64 MiB of WAL rather than 4: pages rewritten by many batches are copied
-    // back once.
-    conn.pragma_update(None, "wal_autocheckpoint", 16_384)?;
     conn.pragma_update(None, "journal_size_limit", 64i64 << 20)?;
-    conn.set_prepared_statement_cache_capacity(64);
+    conn.set_prepared_statement_cache_capacity(128);
     Ok(())
 }
 

@@ -27,6 +27,7 @@ use clock::Clock;
 use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::checkpoints::Checkpointer;
 use crate::encoding::{
     DAY_MICROS, HOUR_MICROS, RecordKey, failed, guid_bytes, micros, storage_error, time_of,
 };
@@ -101,8 +102,10 @@ pub(crate) struct MergePlan {
 const GROUP_RECORDS: usize = 20_000;
 
 /// Starts the writer thread; it stops when every sender is dropped or on `Close`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn spawn(
     conn: Connection,
+    checkpointer: Checkpointer,
     clock: Arc<dyn Clock>,
     packer: Arc<Packer>,
     known: Arc<KnownIds>,
@@ -127,6 +130,7 @@ pub(crate) fn spawn(
     let mut writer = Writer {
         own: sender.downgrade(),
         conn,
+        checkpointer: Some(checkpointer),
         clock,
         packer,
         plan,
@@ -134,11 +138,13 @@ pub(crate) fn spawn(
         merge_epoch,
         data_version: None,
         pending: PendingIds::default(),
+        staged_keys: None,
         records: records as u64,
         staged: staged as u64,
         merge,
         training,
     };
+    writer.reload_staged_keys();
     let handle = std::thread::Builder::new()
         .name("archive-writer".into())
         .spawn(move || writer.run(receiver))
@@ -165,6 +171,8 @@ struct Writer {
     /// For training threads to report back without keeping the writer alive.
     own: mpsc::WeakSender<WriterCommand>,
     conn: Connection,
+    /// Checkpoints the WAL while the writer goes on (stopped on close).
+    checkpointer: Option<Checkpointer>,
     clock: Arc<dyn Clock>,
     packer: Arc<Packer>,
     plan: DictionaryPlan,
@@ -178,6 +186,13 @@ struct Writer {
     data_version: Option<i64>,
     /// Ids looked up or created in the current transaction.
     pending: PendingIds,
+    /// The keys of `record_keys_staged` and their `seq`, or `None` while they could not be
+    /// loaded (the table is then searched instead). The duplicate check of a record that the
+    /// packing thread found absent from the main key table is a hash lookup here rather than a
+    /// B-tree search. Loaded when the writer starts and again whenever the table may have
+    /// changed behind this copy (a rolled-back transaction, another process's commit); a merge
+    /// empties both.
+    staged_keys: Option<HashMap<RecordKey, i64>>,
     /// Records stored so far (kept in step with `totals.records`).
     records: u64,
     /// Records whose index entries are still staged (kept in step with `totals.staged`).
@@ -255,6 +270,9 @@ impl Writer {
     }
 
     fn close(&mut self) {
+        if let Some(checkpointer) = self.checkpointer.take() {
+            checkpointer.stop(&mut self.conn);
+        }
         let closing =
             "PRAGMA analysis_limit = 400; PRAGMA optimize; PRAGMA wal_checkpoint(TRUNCATE);";
         if let Err(error) = self.conn.execute_batch(closing) {
@@ -327,8 +345,10 @@ impl Writer {
                 {
                     tracing::error!(%rollback, "rolling back a failed write failed");
                 }
-                // Ids handed out inside the rolled-back transaction no longer exist.
+                // Ids handed out inside the rolled-back transaction no longer exist, nor do the
+                // keys it staged.
                 self.pending.clear();
+                self.reload_staged_keys();
                 Err(error)
             }
         }
@@ -344,9 +364,25 @@ impl Writer {
             .map_err(|e| storage_error("reading the data version", e))?;
         if self.data_version.is_some_and(|previous| previous != version) {
             self.merge_epoch.fetch_add(1, Ordering::AcqRel);
+            self.reload_staged_keys();
         }
         self.data_version = Some(version);
         Ok(())
+    }
+
+    /// Reads `record_keys_staged` into memory (see [`Writer::staged_keys`]).
+    fn reload_staged_keys(&mut self) {
+        let loaded = self
+            .conn
+            .prepare_cached("SELECT record_key, seq FROM record_keys_staged")
+            .and_then(|mut s| s.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?.collect());
+        self.staged_keys = match loaded {
+            Ok(keys) => Some(keys),
+            Err(error) => {
+                tracing::warn!(%error, "reading the staged record keys failed; searching them");
+                None
+            }
+        };
     }
 
     /// Counts records a committed transaction inserted (for merges and dictionary training).
@@ -382,20 +418,9 @@ impl Writer {
             .prepare_cached("SELECT seq FROM record_keys_staged WHERE record_key = ?1")
             .map_err(&fail)?;
         let precheck_holds = batch.merge_epoch == self.merge_epoch.load(Ordering::Acquire);
-        let mut insert_activity = conn
-            .prepare_cached(
-                "INSERT INTO activity (seq, record_key, time, record_type, workload, operation, \
-                 tenant, user, system_user, organization, entity, entity_ref, message, access, \
-                 categories, client_ip, primary_value, correlation_id, result_status) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-                 ?17, ?18, ?19)",
-            )
-            .map_err(&fail)?;
-        let mut insert_raw = conn
-            .prepare_cached(
-                "INSERT INTO raw (seq, dictionary, raw_len, hash, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .map_err(&fail)?;
+        // Rows of the batch's new records, inserted many to a statement at its end.
+        let mut activity: Vec<ActivityRow> = Vec::with_capacity(batch.records.len());
+        let mut raw: Vec<(i64, &PackedRecord)> = Vec::with_capacity(batch.records.len());
         // Index entries of the batch, inserted sorted at its end: consecutive inserts then land
         // on the same pages.
         let mut new_keys: HashMap<RecordKey, i64> =
@@ -409,14 +434,23 @@ impl Writer {
             let key = RecordKey::of(&c.id);
             let stored: Option<i64> = match new_keys.get(&key) {
                 Some(seq) => Some(*seq),
-                None if precheck_holds && record.absent_from_main => {
-                    find_staged_key.query_row([&key], |row| row.get(0)).optional().map_err(&fail)?
-                }
+                None if precheck_holds && record.absent_from_main => match &self.staged_keys {
+                    Some(staged) => staged.get(&key).copied(),
+                    None => find_staged_key
+                        .query_row([&key], |row| row.get(0))
+                        .optional()
+                        .map_err(&fail)?,
+                },
                 None => find_key.query_row([&key], |row| row.get(0)).optional().map_err(&fail)?,
             };
             if let Some(stored) = stored {
                 tally.receipt.duplicates += 1;
-                match keep_variant(conn, &key, stored, record, now_micros).map_err(&fail)? {
+                // A record first stored by this batch has its row in `raw` only at the end.
+                let in_batch = usize::try_from(stored - first_seq).ok().and_then(|i| raw.get(i));
+                let stored_hash = in_batch.map(|(_, first)| first.hash);
+                match keep_variant(conn, &key, stored, stored_hash, record, now_micros)
+                    .map_err(&fail)?
+                {
                     Duplicate::Identical => {}
                     Duplicate::NewVariant => {
                         tally.receipt.variants += 1;
@@ -457,29 +491,27 @@ impl Writer {
                 .map(|guid| ids.guid(guid, hint.entity_ref))
                 .transpose()
                 .map_err(&fail)?;
-            insert_activity
-                .execute(params![
-                    next_seq,
-                    key,
-                    time,
-                    c.record_type,
-                    workload,
-                    operation,
-                    tenant,
-                    user,
-                    system_user,
-                    organization,
-                    entity,
-                    entity_ref,
-                    message,
-                    archive::columns::access_code(c.access),
-                    c.categories,
-                    client_ip,
-                    primary_value,
-                    guid_bytes(c.correlation_id).as_ref().map(|b| b.as_slice()),
-                    result_status,
-                ])
-                .map_err(&fail)?;
+            activity.push(ActivityRow {
+                seq: next_seq,
+                key: key.clone(),
+                time,
+                record_type: c.record_type,
+                workload,
+                operation,
+                tenant,
+                user,
+                system_user,
+                organization,
+                entity,
+                entity_ref,
+                message,
+                access: archive::columns::access_code(c.access),
+                categories: c.categories,
+                client_ip,
+                primary_value,
+                correlation_id: guid_bytes(c.correlation_id),
+                result_status,
+            });
             counts.add(
                 DailyKey {
                     day: time.div_euclid(DAY_MICROS),
@@ -493,15 +525,7 @@ impl Writer {
                 },
                 time,
             );
-            insert_raw
-                .execute(params![
-                    next_seq,
-                    record.dictionary,
-                    record.raw_len,
-                    record.hash.0.as_slice(),
-                    record.packed
-                ])
-                .map_err(&fail)?;
+            raw.push((next_seq, record));
             if let Some(entity_ref) = entity_ref {
                 timeline.push((entity_ref, time, next_seq, 0));
             }
@@ -525,12 +549,29 @@ impl Writer {
         }
 
         drop((find_key, find_staged_key));
+        insert_many(
+            conn,
+            "activity (seq, record_key, time, record_type, workload, operation, tenant, user, \
+             system_user, organization, entity, entity_ref, message, access, categories, \
+             client_ip, primary_value, correlation_id, result_status)",
+            "",
+            &activity,
+            ActivityRow::values,
+        )
+        .map_err(&fail)?;
+        insert_many(conn, "raw (seq, dictionary, raw_len, hash, bytes)", "", &raw, |(seq, r)| {
+            [seq as &dyn ToSql, &r.dictionary, &r.raw_len, &r.hash.0, &r.packed]
+        })
+        .map_err(&fail)?;
         let mut keys: Vec<(RecordKey, i64)> = new_keys.into_iter().collect();
         keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         insert_many(conn, "record_keys_staged (record_key, seq)", "", &keys, |(k, s)| {
             [k as &dyn ToSql, s]
         })
         .map_err(&fail)?;
+        if let Some(staged) = &mut self.staged_keys {
+            staged.extend(keys);
+        }
         // A record about a row that also lists it stays `Entity` (listed 0 sorts first).
         timeline.sort_unstable();
         timeline.dedup_by_key(|(entity, time, seq, _)| (*entity, *time, *seq));
@@ -604,6 +645,9 @@ impl Writer {
         let started = std::time::Instant::now();
         match self.merge_staged() {
             Ok(()) => {
+                if let Some(staged) = &mut self.staged_keys {
+                    staged.clear();
+                }
                 self.merge_epoch.fetch_add(1, Ordering::AcqRel);
                 tracing::debug!(
                     records = self.staged,
@@ -820,6 +864,57 @@ fn write_cursors(
     Ok(())
 }
 
+/// An `activity` row of a new record.
+#[derive(Debug)]
+struct ActivityRow {
+    seq: i64,
+    key: RecordKey,
+    time: i64,
+    record_type: u16,
+    workload: i64,
+    operation: i64,
+    tenant: Option<i64>,
+    user: i64,
+    system_user: Option<i64>,
+    organization: Option<i64>,
+    entity: Option<i64>,
+    entity_ref: Option<i64>,
+    message: Option<i64>,
+    access: i64,
+    categories: u32,
+    client_ip: Option<i64>,
+    primary_value: Option<i64>,
+    correlation_id: Option<[u8; 16]>,
+    result_status: Option<i64>,
+}
+
+impl ActivityRow {
+    /// The row's values in the order of the insert's columns.
+    fn values(&self) -> [&dyn ToSql; 19] {
+        [
+            &self.seq,
+            &self.key,
+            &self.time,
+            &self.record_type,
+            &self.workload,
+            &self.operation,
+            &self.tenant,
+            &self.user,
+            &self.system_user,
+            &self.organization,
+            &self.entity,
+            &self.entity_ref,
+            &self.message,
+            &self.access,
+            &self.categories,
+            &self.client_ip,
+            &self.primary_value,
+            &self.correlation_id,
+            &self.result_status,
+        ]
+    }
+}
+
 /// A `daily_counts` key: a UTC day and the report dimensions of a record (0: no value).
 /// Fields in key order: sorting keys sorts them as the table does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -936,19 +1031,23 @@ enum Duplicate {
     KnownVariant,
 }
 
-/// Compares a duplicate with the stored record at `stored_seq` and keeps its bytes when they
-/// differ.
+/// Compares a duplicate with the stored record at `stored_seq` (whose hash is `stored_hash`
+/// when its row is not written yet) and keeps its bytes when they differ.
 fn keep_variant(
     conn: &Connection,
     key: &RecordKey,
     stored_seq: i64,
+    stored_hash: Option<Digest>,
     record: &PackedRecord,
     now_micros: i64,
 ) -> rusqlite::Result<Duplicate> {
-    let hash: Option<Vec<u8>> = conn
-        .prepare_cached("SELECT hash FROM raw WHERE seq = ?1")?
-        .query_row([stored_seq], |row| row.get(0))
-        .optional()?;
+    let hash: Option<Vec<u8>> = match stored_hash {
+        Some(hash) => Some(hash.0.to_vec()),
+        None => conn
+            .prepare_cached("SELECT hash FROM raw WHERE seq = ?1")?
+            .query_row([stored_seq], |row| row.get(0))
+            .optional()?,
+    };
     if hash.as_deref() == Some(record.hash.0.as_slice()) {
         return Ok(Duplicate::Identical);
     }
