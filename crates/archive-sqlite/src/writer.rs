@@ -127,8 +127,16 @@ pub(crate) fn spawn(
         _ => Training::Done,
     };
     let (sender, receiver) = mpsc::channel(4);
+    let (release, released) = std::sync::mpsc::sync_channel::<Vec<PackedRecord>>(8);
+    std::thread::Builder::new()
+        .name("archive-release".into())
+        .spawn(move || released.iter().for_each(drop))
+        .map_err(|e| ArchiveError::Unavailable {
+            message: format!("cannot start the archive release thread: {e}"),
+        })?;
     let mut writer = Writer {
         own: sender.downgrade(),
+        release,
         conn,
         checkpointer: Some(checkpointer),
         clock,
@@ -173,6 +181,8 @@ struct Writer {
     conn: Connection,
     /// Checkpoints the WAL while the writer goes on (stopped on close).
     checkpointer: Option<Checkpointer>,
+    /// To the thread that frees the records of written batches (see [`Writer::release`]).
+    release: std::sync::mpsc::SyncSender<Vec<PackedRecord>>,
     clock: Arc<dyn Clock>,
     packer: Arc<Packer>,
     plan: DictionaryPlan,
@@ -281,25 +291,38 @@ impl Writer {
     }
 
     fn ingest_group(&mut self, group: Vec<(PackedBatch, Reply)>) {
-        if group.len() == 1 {
-            for (batch, reply) in group {
-                let _ = reply.send(self.ingest(&[batch]).map(|mut r| r.remove(0)));
-            }
-            return;
-        }
-        let (batches, replies): (Vec<PackedBatch>, Vec<Reply>) = group.into_iter().unzip();
-        match self.ingest(&batches) {
-            Ok(receipts) => {
+        let (mut batches, replies): (Vec<PackedBatch>, Vec<Reply>) = group.into_iter().unzip();
+        let together = (batches.len() > 1).then(|| self.ingest(&batches));
+        match together {
+            Some(Ok(receipts)) => {
                 for (reply, receipt) in replies.into_iter().zip(receipts) {
                     let _ = reply.send(Ok(receipt));
                 }
             }
-            Err(error) => {
-                tracing::debug!(%error, batches = batches.len(), "a group failed; retrying alone");
-                for (batch, reply) in batches.into_iter().zip(replies) {
-                    let _ = reply.send(self.ingest(&[batch]).map(|mut r| r.remove(0)));
+            failed_or_alone => {
+                if let Some(Err(error)) = failed_or_alone {
+                    tracing::debug!(%error, batches = batches.len(), "a group failed; retrying alone");
+                }
+                for (batch, reply) in batches.iter().zip(replies) {
+                    let alone = self.ingest(std::slice::from_ref(batch));
+                    let _ = reply.send(alone.map(|mut r| r.remove(0)));
                 }
             }
+        }
+        for batch in &mut batches {
+            self.release(std::mem::take(&mut batch.records));
+        }
+    }
+
+    /// Frees records the writer is done with on the release thread: dropping a batch's many
+    /// small allocations took about 6% of the writer's time. Frees them here if that thread is
+    /// gone.
+    fn release(&self, records: Vec<PackedRecord>) {
+        if records.is_empty() {
+            return;
+        }
+        if let Err(std::sync::mpsc::SendError(records)) = self.release.send(records) {
+            drop(records);
         }
     }
 

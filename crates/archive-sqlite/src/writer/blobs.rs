@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::{PackedBatch, Writer};
 use crate::encoding::{failed, micros};
 use crate::queue::{BLOB_COLUMNS, announced_of_row, discovery_columns};
+use crate::verbatim::PackedRecord;
 
 type Answer<T> = oneshot::Sender<Result<T, ArchiveError>>;
 
@@ -60,6 +61,14 @@ impl QueueCommand {
         match self {
             QueueCommand::Settle { settle, .. } => settle.batch.records.len(),
             _ => 0,
+        }
+    }
+
+    /// The records of a settled batch, for the writer to release once it has answered.
+    fn take_records(&mut self) -> Vec<PackedRecord> {
+        match self {
+            QueueCommand::Settle { settle, .. } => std::mem::take(&mut settle.batch.records),
+            _ => Vec::new(),
         }
     }
 
@@ -125,8 +134,10 @@ impl Writer {
             match together {
                 Ok(outcomes) => {
                     self.stored(outcomes.iter().map(Outcome::inserted).sum());
-                    for (command, outcome) in commands.into_iter().zip(outcomes) {
+                    for (mut command, outcome) in commands.into_iter().zip(outcomes) {
+                        let records = command.take_records();
                         command.answer(Ok(outcome));
+                        self.release(records);
                     }
                     return;
                 }
@@ -135,12 +146,14 @@ impl Writer {
                 }
             }
         }
-        for command in commands {
+        for mut command in commands {
             let outcome = self.transaction(|w| w.apply(&command));
             if let Ok(outcome) = &outcome {
                 self.stored(outcome.inserted());
             }
+            let records = command.take_records();
             command.answer(outcome);
+            self.release(records);
         }
     }
 
