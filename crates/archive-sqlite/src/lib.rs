@@ -43,6 +43,7 @@ use archive::{
 use async_trait::async_trait;
 use clock::Clock;
 use rusqlite::{Connection, OpenFlags};
+use rustc_hash::FxHashSet;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::encoding::{RecordKey, storage_error};
@@ -462,17 +463,36 @@ impl SqliteArchive {
 /// For each record, whether its `Id` is absent from the main key table, looked up on a read-only
 /// connection so the writer need not (see [`PackedBatch::merge_epoch`]). Any failure answers
 /// "unknown" (`false`): the writer then looks itself.
+/// Keys per statement of the pre-check (SQLite allows 32,766 parameters).
+const KEYS_PER_PROBE: usize = 256;
+
 fn absent_from_main(shared: &Shared, records: &[ColumnRecord]) -> Vec<bool> {
     let idle = shared.idle_readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
     let Some(conn) = idle.or_else(|| open_reader(&shared.path, &shared.options).ok()) else {
         return Vec::new();
     };
     let absent = (|| -> rusqlite::Result<Vec<bool>> {
-        let mut find = conn.prepare_cached("SELECT 1 FROM record_keys WHERE record_key = ?1")?;
-        records
-            .iter()
-            .map(|r| find.exists([RecordKey::of(&r.columns.id)]).map(|found| !found))
-            .collect()
+        // Sorted and many to a statement: one search per key costs the statement's overhead
+        // each time, and neighbouring keys share the pages a search reads. The last chunk is
+        // padded with its last key so that every probe is the same cached statement.
+        let keys: Vec<RecordKey> = records.iter().map(|r| RecordKey::of(&r.columns.id)).collect();
+        let mut sorted: Vec<&RecordKey> = keys.iter().collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut probe = conn.prepare_cached(&format!(
+            "SELECT record_key FROM record_keys WHERE record_key IN ({})",
+            vec!["?"; KEYS_PER_PROBE].join(", ")
+        ))?;
+        let mut found: FxHashSet<RecordKey> = FxHashSet::default();
+        for chunk in sorted.chunks(KEYS_PER_PROBE) {
+            let padding = std::iter::repeat_n(chunk[chunk.len() - 1], KEYS_PER_PROBE - chunk.len());
+            let mut rows =
+                probe.query(rusqlite::params_from_iter(chunk.iter().copied().chain(padding)))?;
+            while let Some(row) = rows.next()? {
+                found.insert(row.get(0)?);
+            }
+        }
+        Ok(keys.iter().map(|k| !found.contains(k)).collect())
     })()
     .unwrap_or_default();
     shared.idle_readers.lock().unwrap_or_else(PoisonError::into_inner).push(conn);
