@@ -4,13 +4,14 @@
 //!
 //! 1. one `nextval` of `d365audit.record_seq`: the batch owns the block of 2^24 seq numbers
 //!    starting there, and its record at position `p` gets `block + p`;
-//! 2. binary `COPY` of the batch's keys (position, Id, tenant, time, hash) into a temporary
+//! 2. binary `COPY` of the batch's keys (position, compact Id, tenant, time) into a temporary
 //!    staging table;
-//! 3. `INSERT INTO record_keys ... SELECT ... FROM staging ORDER BY Id ON CONFLICT DO NOTHING
+//! 3. `INSERT INTO record_keys ... SELECT ... FROM staging ORDER BY key ON CONFLICT DO NOTHING
 //!    RETURNING seq` finds what is new. A replica inserting the same Id at the same moment makes
-//!    this wait until that transaction ends, then counts the record as a duplicate; the Id order
+//!    this wait until that transaction ends, then counts the record as a duplicate; the key order
 //!    keeps two such waits from ever forming a deadlock;
-//! 4. for duplicates only, the stored hashes are read back (a different hash is a variant);
+//! 4. for duplicates only, the stored hashes are read back from `record_bytes` (a different hash
+//!    is a variant);
 //! 5. binary `COPY` of the new records' columns (their QueryResults memberships included),
 //!    verbatim bytes and field values straight into their (partitioned) tables, and the system
 //!    users they name;
@@ -44,6 +45,7 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use crate::failure::failed;
+use crate::keys::record_key;
 use crate::partitions::Month;
 use crate::verbatim::{Packed, Packer, pack};
 
@@ -140,27 +142,30 @@ const SEQ_BLOCK: usize = 1 << 24;
 
 const NEXT_BLOCK: &str = "SELECT nextval('d365audit.record_seq')";
 
-const STAGE: &str = "COPY pg_temp.ingest_staging (position, record_id, tenant_id, event_time, hash) \
+const STAGE: &str = "COPY pg_temp.ingest_keys (position, record_key, tenant_id, event_time) \
     FROM STDIN (FORMAT binary)";
-const STAGE_TYPES: &[Type] = &[Type::INT4, Type::TEXT, Type::UUID, Type::TIMESTAMPTZ, Type::BYTEA];
+const STAGE_TYPES: &[Type] = &[Type::INT4, Type::BYTEA, Type::UUID, Type::TIMESTAMPTZ];
 
 /// The temporary staging table, created once per connection (see `PostgresArchive::connect`).
-pub(crate) const CREATE_STAGING: &str = "CREATE TEMPORARY TABLE IF NOT EXISTS ingest_staging (
+pub(crate) const CREATE_STAGING: &str = "CREATE TEMPORARY TABLE IF NOT EXISTS ingest_keys (
     position integer NOT NULL,
-    record_id text COLLATE \"C\" NOT NULL,
+    record_key bytea NOT NULL,
     tenant_id uuid NOT NULL,
-    event_time timestamptz NOT NULL,
-    hash bytea NOT NULL
+    event_time timestamptz NOT NULL
 ) ON COMMIT DELETE ROWS";
 
 const INSERT_KEYS: &str = "INSERT INTO d365audit.record_keys \
-    (record_id, tenant_id, event_time, seq, hash) \
-    SELECT s.record_id, s.tenant_id, s.event_time, $1::bigint + s.position, s.hash \
-    FROM pg_temp.ingest_staging s ORDER BY s.record_id, s.tenant_id \
+    (record_key, tenant_id, event_time, seq) \
+    SELECT s.record_key, s.tenant_id, s.event_time, $1::bigint + s.position \
+    FROM pg_temp.ingest_keys s ORDER BY s.record_key, s.tenant_id \
     ON CONFLICT DO NOTHING RETURNING seq";
 
-const STORED_DUPLICATES: &str = "SELECT s.position, k.seq, k.hash FROM pg_temp.ingest_staging s \
-    JOIN d365audit.record_keys k ON k.record_id = s.record_id AND k.tenant_id = s.tenant_id \
+/// The kept record of each duplicate and its hash (NULL when its bytes are gone, which makes
+/// the duplicate a variant: nothing shows the bytes are the same).
+const STORED_DUPLICATES: &str = "SELECT s.position, k.seq, b.hash FROM pg_temp.ingest_keys s \
+    JOIN d365audit.record_keys k ON k.record_key = s.record_key AND k.tenant_id = s.tenant_id \
+    LEFT JOIN d365audit.record_bytes b \
+      ON b.seq = k.seq AND b.event_time = k.event_time AND b.tenant_id = k.tenant_id \
     WHERE s.position = ANY ($1::integer[])";
 
 const COPY_RECORDS: &str = "COPY d365audit.records (seq, tenant_id, event_time, record_id, \
@@ -296,7 +301,7 @@ pub(crate) async fn write_in(
 
     // Seq of each staged position that is new; stored hash of each that was already stored.
     let mut seq_of: Vec<Option<i64>> = vec![None; batch.staged.len()];
-    let mut stored: HashMap<usize, (i64, Vec<u8>)> = HashMap::new();
+    let mut stored: HashMap<usize, (i64, Option<Vec<u8>>)> = HashMap::new();
     let mut block = 0i64;
     if !batch.staged.is_empty() {
         let statement = tx.prepare_cached(NEXT_BLOCK).await.map_err(&fail)?;
@@ -344,7 +349,7 @@ pub(crate) async fn write_in(
         receipt.duplicates += 1;
         let (first_seq, kept_hash): (i64, &[u8]) = match (first_seq, stored.get(&position)) {
             (Some(seq), _) => (seq, batch.records[first].hash.0.as_slice()),
-            (None, Some((seq, hash))) => (*seq, hash.as_slice()),
+            (None, Some((seq, hash))) => (*seq, hash.as_deref().unwrap_or_default()),
             (None, None) => (0, &[]),
         };
         if kept_hash != record.hash.0.as_slice() {
@@ -573,10 +578,9 @@ async fn stage(tx: &Transaction<'_>, batch: &PreparedBatch) -> Result<(), Archiv
             .as_mut()
             .write(&[
                 &position,
-                &record.columns.id,
+                &record_key(&record.columns.id),
                 &record.tenant,
                 &record.columns.time,
-                &record.hash.0.as_slice(),
             ])
             .await
             .map_err(&fail)?;

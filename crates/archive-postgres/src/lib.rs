@@ -22,9 +22,9 @@
 //!
 //! | table | what | partitioned | key / indexes |
 //! |---|---|---|---|
-//! | `record_keys` | dedupe authority: one row per (Id, tenant), with the record's time, seq and hash | no | PK `(record_id, tenant_id)` |
-//! | `records` | the normalized columns (`archive::columns`) and the row ids its `QueryResults` listed (`listed`, an array) | by month | PK `(event_time, seq, tenant_id)` (the time index); user (ASCII-folded UPN, time, seq); entity id; correlation id; seq; GIN on `listed` |
-//! | `record_bytes` | verbatim bytes, zstd (with a trained dictionary), length, BLAKE3 | by month | PK `(seq, event_time, tenant_id)` |
+//! | `record_keys` | dedupe authority: one row per (Id, tenant), with the record's time and seq; the Id in its compact form (16 bytes for a GUID, see the `keys` module) | no | PK `(record_key, tenant_id)` |
+//! | `records` | the normalized columns (`archive::columns`) and the row ids its `QueryResults` listed (`listed`, an array) | by month | PK `(event_time, seq, tenant_id)` (the time index); user (ASCII-folded UPN, time, seq); entity id; BRIN on seq; GIN on `listed` |
+//! | `record_bytes` | verbatim bytes, zstd (with a trained dictionary), length, BLAKE3 | by month | seq |
 //! | `field_values` | field values created or updated, one row per folded name and value | by month | `(folded name, md5(value), event_time, seq)` |
 //! | `system_users` | which UPNs a Dataverse system user id acted as | no | PK `(system_user_id, user_name, tenant_id)` |
 //! | `variants` | same Id, different bytes: kept as evidence | no | PK `(tenant_id, record_id, hash)` |
@@ -46,7 +46,7 @@
 //! **Dedupe.** Duplicates from Microsoft carry the same `CreationTime`, but a re-shipped record
 //! with another time must still be one record, so dedupe does not rely on a unique constraint of
 //! the partitioned table (which would have to include the time): the small, non-partitioned
-//! `record_keys` table is keyed by `(record_id, tenant_id)` alone. It also tells where a
+//! `record_keys` table is keyed by `(record_key, tenant_id)` alone (the Id, packed). It also tells where a
 //! record lives, so [`archive::Archive::record`] touches one partition. A record is one record
 //! per tenant: the same Id under two `OrganizationId`s (never seen from Microsoft) would be two.
 //!
@@ -130,6 +130,7 @@ mod console;
 mod database_url;
 mod failure;
 mod ingest;
+mod keys;
 mod partitions;
 mod plan;
 mod queue;

@@ -17,6 +17,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::failure::failed;
+use crate::keys;
 use crate::plan::{Params, Plan, SUMMARY_WIDTH, fold, key_columns, summary_columns, via_of};
 use crate::verbatim::{DictionaryCache, Unpacker};
 
@@ -288,15 +289,17 @@ pub(crate) async fn record(
          JOIN d365audit.records a \
            ON a.tenant_id = k.tenant_id AND a.event_time = k.event_time AND a.seq = k.seq \
          LEFT JOIN d365audit.record_bytes b \
-           ON b.tenant_id = a.tenant_id AND b.event_time = a.event_time AND b.seq = a.seq \
+           ON b.seq = a.seq AND b.event_time = a.event_time AND b.tenant_id = a.tenant_id \
          LEFT JOIN LATERAL (SELECT seq, committed_at FROM d365audit.seals \
            WHERE first_seq <= a.seq AND last_seq >= a.seq ORDER BY first_seq DESC LIMIT 1) s \
            ON true \
-         WHERE k.record_id = $1 ORDER BY k.seq LIMIT 1",
+         WHERE k.record_key = $1 ORDER BY k.seq LIMIT 1",
         summary_columns("a", None)
     );
     let statement = client.prepare_cached(&sql).await.map_err(&fail)?;
-    let Some(row) = client.query_opt(&statement, &[&lookup_id(id)]).await.map_err(&fail)? else {
+    let Some(row) =
+        client.query_opt(&statement, &[&keys::record_key(&lookup_id(id))]).await.map_err(&fail)?
+    else {
         return Ok(None);
     };
     let mut summary = summary_of_row(&row);

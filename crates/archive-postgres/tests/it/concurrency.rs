@@ -89,9 +89,9 @@ async fn a_batch_that_commits_after_a_later_one_is_sealed_after_it() {
     let holding = blocker.transaction().await.expect("begin");
     holding
         .execute(
-            "INSERT INTO d365audit.record_keys (record_id, tenant_id, event_time, seq, hash) \
-             VALUES ($1, '41463f53-8812-40f4-890f-865bf6e35190', now(), 0, '\\x00')",
-            &[&super::record_id(1)],
+            "INSERT INTO d365audit.record_keys (record_key, tenant_id, event_time, seq) \
+             VALUES ($1, '41463f53-8812-40f4-890f-865bf6e35190', now(), 0)",
+            &[&uuid::Uuid::parse_str(&super::record_id(1)).expect("a GUID").as_bytes().as_slice()],
         )
         .await
         .expect("hold the Id");

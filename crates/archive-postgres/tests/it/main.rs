@@ -158,7 +158,36 @@ fn batch(raws: &[Vec<u8>]) -> IngestBatch {
     }
 }
 
-/// Takes a database of the current schema back to before migration 5: QueryResults memberships
+/// Takes a database of the current schema back to before migration 6: Ids as text and hashes in
+/// `record_keys`, the user and field indexes on text, the B-tree indexes on correlation ids and
+/// seq, and the primary key of `record_bytes`.
+const BEFORE_COMPACT: &str = "\
+    ALTER TABLE d365audit.record_keys RENAME COLUMN record_key TO record_id; \
+    ALTER TABLE d365audit.record_keys ALTER COLUMN record_id TYPE text COLLATE \"C\" USING \
+        CASE WHEN octet_length(record_id) = 16 THEN encode(record_id, 'hex')::uuid::text \
+             WHEN octet_length(record_id) = 17 AND get_byte(record_id, 16) = 255 \
+                THEN convert_from(substring(record_id FROM 1 FOR 16), 'UTF8') \
+             ELSE convert_from(record_id, 'UTF8') END; \
+    ALTER TABLE d365audit.record_keys ADD COLUMN hash bytea; \
+    UPDATE d365audit.record_keys k SET hash = b.hash FROM d365audit.record_bytes b \
+        WHERE b.seq = k.seq; \
+    ALTER TABLE d365audit.record_keys ALTER COLUMN hash SET NOT NULL; \
+    DROP INDEX d365audit.records_user; \
+    CREATE INDEX records_user ON d365audit.records (translate(user_name, \
+        'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), event_time, seq); \
+    DROP INDEX d365audit.field_values_value; \
+    CREATE INDEX field_values_value ON d365audit.field_values (translate(name, \
+        'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), (md5(value)::uuid), \
+        event_time, seq); \
+    CREATE INDEX records_correlation ON d365audit.records (correlation_id) \
+        WHERE correlation_id IS NOT NULL; \
+    DROP INDEX d365audit.records_seq; \
+    CREATE INDEX records_seq ON d365audit.records (seq); \
+    DROP INDEX d365audit.record_bytes_seq; \
+    ALTER TABLE d365audit.record_bytes ADD PRIMARY KEY (seq, event_time, tenant_id); \
+    DELETE FROM d365audit.schema_migrations WHERE version >= 6;";
+
+/// Takes a database of schema 5 back to before migration 5: QueryResults memberships
 /// as rows of `listed_records` (in a default partition), not arrays in the records' rows.
 const BEFORE_LISTED_ARRAYS: &str = "\
     CREATE TABLE d365audit.listed_records (tenant_id uuid NOT NULL, entity_id uuid NOT NULL, \
@@ -172,15 +201,25 @@ const BEFORE_LISTED_ARRAYS: &str = "\
     ALTER TABLE d365audit.records DROP COLUMN listed; \
     DELETE FROM d365audit.schema_migrations WHERE version >= 5;";
 
-/// A new database holding records 1 to 10, taken back to schema `version`: migration 5 undone,
-/// then `drops` (the tables later migrations created). A read-only handle must then refuse it
-/// and ask for the upgrade.
+/// A new database holding records 1 to 10, taken back to schema `version`: migration 6 undone,
+/// migration 5 too below version 5, then `drops` (the tables later migrations created). A
+/// read-only handle must then refuse it and ask for the upgrade.
 async fn downgraded(server: &str, version: i32, drops: &str) -> TestDatabase {
     let db = TestDatabase::create(server).await;
     let first = open(&db).await;
     first.ingest(batch(&records(1, 10))).await.expect("ingest");
     first.close();
-    db.connect().await.batch_execute(BEFORE_LISTED_ARRAYS).await.expect("downgrade to 4");
+    downgrade(&db, version, drops).await;
+    db
+}
+
+/// Takes `db` (of the current schema, no handle open) back to schema `version`, like
+/// [`downgraded`].
+async fn downgrade(db: &TestDatabase, version: i32, drops: &str) {
+    db.connect().await.batch_execute(BEFORE_COMPACT).await.expect("downgrade to 5");
+    if version < 5 {
+        db.connect().await.batch_execute(BEFORE_LISTED_ARRAYS).await.expect("downgrade to 4");
+    }
     let forget = format!("DELETE FROM d365audit.schema_migrations WHERE version > {version};");
     db.connect().await.batch_execute(&format!("{drops} {forget}")).await.expect("downgrade");
     match PostgresArchive::connect_read_only(&db.url).await {
@@ -190,7 +229,6 @@ async fn downgraded(server: &str, version: i32, drops: &str) -> TestDatabase {
         ),
         other => panic!("expected a request to upgrade, got {other:?}"),
     }
-    db
 }
 
 /// `count` records numbered from `first`, 37 seconds apart from June 1st 2026.
