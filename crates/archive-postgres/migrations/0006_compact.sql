@@ -43,8 +43,47 @@ CREATE INDEX field_values_value ON d365audit.field_values
     (hashtextextended(translate(name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), 0),
      hashtextextended(value, 0), event_time, seq);
 
--- record_bytes: its key was only ever used to find one record's bytes by seq (a record row
--- names its tenant, time and seq) and to read seq ranges; seq alone is unique (see record_seq),
--- so a plain index on seq does both at a third of the size.
-ALTER TABLE d365audit.record_bytes DROP CONSTRAINT record_bytes_pkey;
-CREATE INDEX record_bytes_seq ON d365audit.record_bytes (seq);
+-- record_blocks replaces record_bytes: the verbatim bytes of up to 256 records of one ingest
+-- batch, tenant and UTC month, compressed together (src/blocks.rs), with each record's seq
+-- (as an offset from first_seq), raw length and BLAKE3 hash (32 bytes each, in order).
+-- event_time is the earliest of its records' times; a record's block is the block of its
+-- tenant and month with the greatest first_seq at or below its seq. A block of one record at
+-- first_seq has no seq_offsets: each record already stored becomes such a block, its bytes as
+-- they were (compressed alone).
+CREATE TABLE d365audit.record_blocks (
+    tenant_id uuid NOT NULL,
+    event_time timestamptz NOT NULL,
+    first_seq bigint NOT NULL,
+    last_seq bigint NOT NULL,
+    dictionary integer,
+    seq_offsets integer[],
+    raw_lens integer[] NOT NULL,
+    hashes bytea NOT NULL,
+    bytes bytea NOT NULL
+) PARTITION BY RANGE (event_time);
+-- Already compressed or random: TOAST must not try to compress them again.
+ALTER TABLE d365audit.record_blocks ALTER COLUMN bytes SET STORAGE EXTERNAL;
+ALTER TABLE d365audit.record_blocks ALTER COLUMN hashes SET STORAGE EXTERNAL;
+-- One partition per partition of record_bytes, with the same bounds and the name the ingest
+-- path gives a month's partition (src/partitions.rs).
+DO $blocks$
+DECLARE
+    part record;
+BEGIN
+    FOR part IN
+        SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) AS bound
+        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'd365audit.record_bytes'::regclass
+    LOOP
+        EXECUTE format('CREATE TABLE d365audit.%I PARTITION OF d365audit.record_blocks %s',
+            replace(part.relname, 'record_bytes', 'record_blocks'), part.bound);
+    END LOOP;
+END
+$blocks$;
+INSERT INTO d365audit.record_blocks (tenant_id, event_time, first_seq, last_seq, dictionary,
+        seq_offsets, raw_lens, hashes, bytes)
+    SELECT tenant_id, event_time, seq, seq, dictionary, NULL, ARRAY[raw_len], hash, bytes
+    FROM d365audit.record_bytes;
+DROP TABLE d365audit.record_bytes;
+-- Verification reads blocks by seq range, and a record's block is found from its seq.
+CREATE INDEX record_blocks_seq ON d365audit.record_blocks (first_seq);

@@ -55,7 +55,8 @@ async fn replicas_ingesting_overlapping_batches_store_each_record_once_in_one_ch
             "SELECT (SELECT count(*) FROM d365audit.records), \
                     (SELECT count(DISTINCT record_id) FROM d365audit.records), \
                     (SELECT count(DISTINCT seq) FROM d365audit.records), \
-                    (SELECT count(*) FROM d365audit.record_bytes), \
+                    (SELECT coalesce(sum(coalesce(cardinality(seq_offsets), 1)), 0)::bigint \
+                       FROM d365audit.record_blocks), \
                     (SELECT count(*) FROM d365audit.record_keys)",
             &[],
         )
