@@ -5,12 +5,15 @@
 -- PostgreSQL spends about 28 bytes on every heap tuple and 12 or more on every index entry, so
 -- what costs is the number of rows and index entries per record and the width of their keys.
 -- record_keys is rewritten once (ALTER TABLE ... TYPE rewrites the table and rebuilds its key),
--- the other changes drop and build indexes, so the upgrade leaves no dead rows behind and needs
--- no VACUUM. It locks the record tables while it runs: stop the collectors first.
+-- record_bytes is copied into record_blocks and dropped, and the other changes drop and build
+-- indexes, so the upgrade leaves no dead rows behind and needs no VACUUM. It locks the record
+-- tables while it runs (about 30 seconds per million records): stop the collectors first.
+-- Records stored before keep their bytes as they were, compressed alone (a block of one
+-- record each); records stored afterwards are compressed in blocks.
 
 -- record_keys: the Id in its compact form (src/keys.rs: the 16 bytes of a GUID, the UTF-8 text
 -- otherwise, a 16-byte text followed by 0xFF), and no hash: the hash of a record stays beside
--- its bytes in record_bytes, where ingest reads it only for the rare Id that is already stored.
+-- its bytes in record_blocks (below), where ingest reads it only for an Id already stored.
 ALTER TABLE d365audit.record_keys
     DROP COLUMN hash,
     ALTER COLUMN record_id TYPE bytea USING
@@ -21,15 +24,12 @@ ALTER TABLE d365audit.record_keys
 ALTER TABLE d365audit.record_keys RENAME COLUMN record_id TO record_key;
 
 -- records: no index on correlation ids (the parts of a split record are found by their time,
--- like in the SQLite archive: a correlation filter without a time range scans the records); the
--- seq index, which only verification uses to read seq ranges, becomes a BRIN index (a few pages
--- for the whole table: records are appended in seq order). The user index holds a 64-bit hash
--- of the folded UPN instead of the text (8 bytes instead of about 27, and the pages of an index
--- that every batch inserts into at a hundred places are about half full); queries compare the
--- hash through the index and the UPN itself on the row (src/plan.rs).
+-- like in the SQLite archive: a correlation filter without a time range scans the records).
+-- The user index holds a 64-bit hash of the folded UPN instead of the text (8 bytes instead of
+-- about 27, and the pages of an index that every batch inserts into at a hundred places are
+-- about half full); queries compare the hash through the index and the UPN itself on the row
+-- (src/plan.rs).
 DROP INDEX d365audit.records_correlation;
-DROP INDEX d365audit.records_seq;
-CREATE INDEX records_seq ON d365audit.records USING brin (seq) WITH (autosummarize = on);
 DROP INDEX d365audit.records_user;
 CREATE INDEX records_user ON d365audit.records
     (hashtextextended(translate(user_name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), 0),
@@ -87,3 +87,7 @@ INSERT INTO d365audit.record_blocks (tenant_id, event_time, first_seq, last_seq,
 DROP TABLE d365audit.record_bytes;
 -- Verification reads blocks by seq range, and a record's block is found from its seq.
 CREATE INDEX record_blocks_seq ON d365audit.record_blocks (first_seq);
+
+-- Statistics for the rewritten key, the new hash indexes and the blocks, so that the planner
+-- chooses well from the first query on.
+ANALYZE d365audit.record_keys, d365audit.records, d365audit.field_values, d365audit.record_blocks;

@@ -23,9 +23,9 @@
 //! | table | what | partitioned | key / indexes |
 //! |---|---|---|---|
 //! | `record_keys` | dedupe authority: one row per (Id, tenant), with the record's time and seq; the Id in its compact form (16 bytes for a GUID, see the `keys` module) | no | PK `(record_key, tenant_id)` |
-//! | `records` | the normalized columns (`archive::columns`) and the row ids its `QueryResults` listed (`listed`, an array) | by month | PK `(event_time, seq, tenant_id)` (the time index); user (ASCII-folded UPN, time, seq); entity id; BRIN on seq; GIN on `listed` |
+//! | `records` | the normalized columns (`archive::columns`) and the row ids its `QueryResults` listed (`listed`, an array) | by month | PK `(event_time, seq, tenant_id)` (the time index); user (64-bit hash of the ASCII-folded UPN, time, seq); entity id; seq; GIN on `listed` |
 //! | `record_blocks` | verbatim bytes in blocks of up to 256 records (256 KB) of one batch, tenant and month (the `blocks` module): zstd of the records together (with a trained dictionary), each record's seq offset, length and BLAKE3 | by month | `first_seq` |
-//! | `field_values` | field values created or updated, one row per folded name and value | by month | `(folded name, md5(value), event_time, seq)` |
+//! | `field_values` | field values created or updated, one row per folded name and value | by month | `(hash of folded name, hash of value, event_time, seq)` (64-bit hashes) |
 //! | `system_users` | which UPNs a Dataverse system user id acted as | no | PK `(system_user_id, user_name, tenant_id)` |
 //! | `variants` | same Id, different bytes: kept as evidence | no | PK `(tenant_id, record_id, hash)` |
 //! | `seals` | the hash chain, one seal per batch, with the seq range it covers | no | PK `seq` |
@@ -46,8 +46,9 @@
 //! **Dedupe.** Duplicates from Microsoft carry the same `CreationTime`, but a re-shipped record
 //! with another time must still be one record, so dedupe does not rely on a unique constraint of
 //! the partitioned table (which would have to include the time): the small, non-partitioned
-//! `record_keys` table is keyed by `(record_key, tenant_id)` alone (the Id, packed). It also tells where a
-//! record lives, so [`archive::Archive::record`] touches one partition. A record is one record
+//! `record_keys` table is keyed by `(record_key, tenant_id)` alone (the Id, packed: see the
+//! `keys` module). It also tells where a record lives, so [`archive::Archive::record`] touches
+//! one partition. A record is one record
 //! per tenant: the same Id under two `OrganizationId`s (never seen from Microsoft) would be two.
 //!
 //! **Seq numbers** order records by insertion and break ties in every timeline. Each ingest
@@ -444,18 +445,27 @@ impl PostgresArchive {
         {
             return Ok(Some(Dictionary { id: row.get(0), bytes: row.get(1) }));
         }
-        // The first blocks compressed without a dictionary (a block holds one record or more).
-        let samples: Vec<(Vec<i32>, Vec<u8>)> = tx
-            .query(
-                "SELECT raw_lens, bytes FROM d365audit.record_blocks WHERE dictionary IS NULL \
-                 ORDER BY first_seq LIMIT $1",
-                &[&(options.dictionary_samples as i64)],
-            )
-            .await
-            .map_err(&fail)?
-            .iter()
-            .map(|row| (row.get(0), row.get(1)))
-            .collect();
+        // The first blocks compressed without a dictionary, a few at a time until they hold
+        // enough records (a block holds one record or many).
+        let mut samples: Vec<(Vec<i32>, Vec<u8>)> = Vec::new();
+        let (mut records, mut after) = (0, i64::MIN);
+        while records < options.dictionary_samples {
+            let rows = tx
+                .query(
+                    "SELECT first_seq, raw_lens, bytes FROM d365audit.record_blocks \
+                     WHERE dictionary IS NULL AND first_seq > $1 ORDER BY first_seq LIMIT 16",
+                    &[&after],
+                )
+                .await
+                .map_err(&fail)?;
+            let Some(last) = rows.last() else { break };
+            after = last.get(0);
+            for row in &rows {
+                let lens: Vec<i32> = row.get(1);
+                records += lens.len();
+                samples.push((lens, row.get(2)));
+            }
+        }
         let max_bytes = options.dictionary_bytes;
         let wanted = options.dictionary_samples;
         let (bytes, sample_count) = tokio::task::spawn_blocking(move || {

@@ -47,7 +47,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 6,
-        name: "compact keys and listed row ids",
+        name: "compact keys, hashed indexes, blocks of verbatim bytes",
         sql: include_str!("../migrations/0006_compact.sql"),
     },
 ];

@@ -160,7 +160,7 @@ fn batch(raws: &[Vec<u8>]) -> IngestBatch {
 
 /// Takes a database of the current schema back to before migration 6 once [`unpack_blocks`] has
 /// made `record_bytes` again: Ids as text and hashes in `record_keys`, the user and field
-/// indexes on text, the B-tree indexes on correlation ids and seq, and the primary key of
+/// indexes on text, the index on correlation ids, and the primary key of
 /// `record_bytes`.
 const BEFORE_COMPACT: &str = "\
     ALTER TABLE d365audit.record_keys RENAME COLUMN record_key TO record_id; \
@@ -182,8 +182,6 @@ const BEFORE_COMPACT: &str = "\
         event_time, seq); \
     CREATE INDEX records_correlation ON d365audit.records (correlation_id) \
         WHERE correlation_id IS NOT NULL; \
-    DROP INDEX d365audit.records_seq; \
-    CREATE INDEX records_seq ON d365audit.records (seq); \
     ALTER TABLE d365audit.record_bytes ADD PRIMARY KEY (seq, event_time, tenant_id); \
     DELETE FROM d365audit.schema_migrations WHERE version >= 6;";
 
