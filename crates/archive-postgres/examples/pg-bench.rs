@@ -270,7 +270,7 @@ async fn run(args: Args) -> Result<(), Failure> {
         "record_keys",
         "system_users",
         "records",
-        "record_bytes",
+        "record_blocks",
         "field_values",
         "daily_counts",
         "hourly_counts",

@@ -47,8 +47,8 @@ SELECT create_distributed_table('d365audit.record_keys', 'tenant_id')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.record_keys'::regclass);
 SELECT create_distributed_table('d365audit.records', 'tenant_id', colocate_with => 'd365audit.record_keys')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.records'::regclass);
-SELECT create_distributed_table('d365audit.record_bytes', 'tenant_id', colocate_with => 'd365audit.record_keys')
-WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.record_bytes'::regclass);
+SELECT create_distributed_table('d365audit.record_blocks', 'tenant_id', colocate_with => 'd365audit.record_keys')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.record_blocks'::regclass);
 SELECT create_distributed_table('d365audit.field_values', 'tenant_id', colocate_with => 'd365audit.record_keys')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.field_values'::regclass);
 SELECT create_distributed_table('d365audit.variants', 'tenant_id', colocate_with => 'd365audit.record_keys')

@@ -4,16 +4,18 @@
 //!
 //! 1. one `nextval` of `d365audit.record_seq`: the batch owns the block of 2^24 seq numbers
 //!    starting there, and its record at position `p` gets `block + p`;
-//! 2. binary `COPY` of the batch's keys (position, Id, tenant, time, hash) into a temporary
+//! 2. binary `COPY` of the batch's keys (position, compact Id, tenant, time) into a temporary
 //!    staging table;
-//! 3. `INSERT INTO record_keys ... SELECT ... FROM staging ORDER BY Id ON CONFLICT DO NOTHING
+//! 3. `INSERT INTO record_keys ... SELECT ... FROM staging ORDER BY key ON CONFLICT DO NOTHING
 //!    RETURNING seq` finds what is new. A replica inserting the same Id at the same moment makes
-//!    this wait until that transaction ends, then counts the record as a duplicate; the Id order
+//!    this wait until that transaction ends, then counts the record as a duplicate; the key order
 //!    keeps two such waits from ever forming a deadlock;
-//! 4. for duplicates only, the stored hashes are read back (a different hash is a variant);
+//! 4. for duplicates only, the stored hashes are read back from their blocks (a different hash
+//!    is a variant);
 //! 5. binary `COPY` of the new records' columns (their QueryResults memberships included),
-//!    verbatim bytes and field values straight into their (partitioned) tables, and the system
-//!    users they name;
+//!    blocks of verbatim bytes (compressed while preparing; a block that holds a duplicate is
+//!    compressed again without it) and field values straight into their (partitioned) tables,
+//!    and the system users they name;
 //! 6. the new records' report counts added to `daily_counts` and `hourly_counts` (in key
 //!    order: replicas adding to the same counts wait for each other, never in a cycle);
 //!    variants, quarantined input, cursors (each in a fixed order, again against deadlocks);
@@ -29,6 +31,7 @@
 //! transaction, after locking the blob's row, and marks the blob done before the COMMIT.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::PoisonError;
 
 use chrono::{NaiveDate, Timelike};
 
@@ -43,9 +46,11 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
+use crate::blocks::BlockParts;
 use crate::failure::failed;
+use crate::keys::record_key;
 use crate::partitions::Month;
-use crate::verbatim::{Packed, Packer, pack};
+use crate::verbatim::{Packer, pack};
 
 /// One record ready to be written.
 #[derive(Debug)]
@@ -55,8 +60,20 @@ pub(crate) struct PreparedRecord {
     pub(crate) tenant: Uuid,
     pub(crate) hash: Digest,
     pub(crate) raw_len: i32,
-    pub(crate) packed: Packed,
+    /// The verbatim bytes, kept for a block that must be compressed again without the
+    /// duplicates it turned out to hold, and for variants.
+    pub(crate) raw: Vec<u8>,
 }
+
+/// A block compressed before the transaction, on the guess that all its records are new.
+#[derive(Debug)]
+pub(crate) struct PreparedBlock {
+    parts: BlockParts,
+    /// The zstd bytes of `parts.raw`.
+    bytes: Vec<u8>,
+}
+
+type Codec = (Option<i32>, archive::evidence::RawCodec);
 
 /// A batch after the CPU work: what the transaction writes.
 #[derive(Debug, Default)]
@@ -69,9 +86,32 @@ pub(crate) struct PreparedBatch {
     staged: Vec<usize>,
     quarantined: Vec<Quarantined>,
     cursors: Vec<(String, String)>,
+    /// The staged records in blocks (see the `blocks` module), in position order.
+    blocks: Vec<PreparedBlock>,
+    /// The codec the blocks were compressed with (and its dictionary), for blocks that must be
+    /// compressed again and for variants; given back to the packer after the write.
+    codec: Option<std::sync::Mutex<Codec>>,
 }
 
 impl PreparedBatch {
+    /// The codec, to give back to the packer once the batch is written.
+    pub(crate) fn into_codec(self) -> Option<Codec> {
+        self.codec.map(|codec| codec.into_inner().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Compresses `raw` with the batch's codec.
+    fn compress(&self, raw: &[u8]) -> Result<(Option<i32>, Vec<u8>), ArchiveError> {
+        let Some(codec) = &self.codec else {
+            return Err(ArchiveError::Storage {
+                doing: "compressing records".into(),
+                message: "the batch has no codec".into(),
+            });
+        };
+        let mut codec = codec.lock().unwrap_or_else(PoisonError::into_inner);
+        let packed = pack(&mut codec, raw)?;
+        Ok((packed.dictionary, packed.bytes))
+    }
+
     /// The months the batch's records fall in.
     pub(crate) fn months(&self) -> Vec<Month> {
         let mut months: Vec<Month> =
@@ -86,21 +126,27 @@ impl PreparedBatch {
 /// batch. CPU work: run it on a blocking thread.
 pub(crate) fn prepare(batch: IngestBatch, packer: &Packer) -> Result<PreparedBatch, ArchiveError> {
     let mut codec = packer.codec()?;
-    let prepared = prepare_with(batch, &mut codec);
-    packer.give_back(codec);
-    prepared
+    match prepare_with(batch, &mut codec) {
+        Ok(mut prepared) => {
+            prepared.codec = Some(std::sync::Mutex::new(codec));
+            Ok(prepared)
+        }
+        Err(error) => {
+            packer.give_back(codec);
+            Err(error)
+        }
+    }
 }
 
-fn prepare_with(
-    batch: IngestBatch,
-    codec: &mut (Option<i32>, archive::evidence::RawCodec),
-) -> Result<PreparedBatch, ArchiveError> {
+fn prepare_with(batch: IngestBatch, codec: &mut Codec) -> Result<PreparedBatch, ArchiveError> {
     let mut out = PreparedBatch {
         records: Vec::with_capacity(batch.records.len()),
         key_position: Vec::with_capacity(batch.records.len()),
         staged: Vec::with_capacity(batch.records.len()),
         quarantined: batch.quarantined,
         cursors: batch.cursors,
+        blocks: Vec::new(),
+        codec: None,
     };
     let mut positions: HashMap<(Uuid, String), usize> = HashMap::new();
     for incoming in batch.records {
@@ -118,11 +164,28 @@ fn prepare_with(
         out.key_position.push(position);
         out.records.push(PreparedRecord {
             hash: record_hash(&incoming.raw),
-            packed: pack(codec, &incoming.raw)?,
+            raw: incoming.raw,
             raw_len,
             tenant,
             columns,
         });
+    }
+    // The staged records by tenant and month, in position order, cut into blocks.
+    let mut open: BTreeMap<(Uuid, Month), BlockParts> = BTreeMap::new();
+    let mut closed: Vec<BlockParts> = Vec::new();
+    for (position, index) in out.staged.iter().enumerate() {
+        let record = &out.records[*index];
+        let parts = open.entry((record.tenant, Month::of(record.columns.time))).or_default();
+        parts.push(position, &record.raw, &record.hash);
+        if parts.is_full() {
+            closed.push(std::mem::take(parts));
+        }
+    }
+    closed.extend(open.into_values().filter(|parts| !parts.positions.is_empty()));
+    closed.sort_by_key(|parts| parts.positions[0]);
+    for parts in closed {
+        let bytes = pack(codec, &parts.raw)?.bytes;
+        out.blocks.push(PreparedBlock { parts, bytes });
     }
     Ok(out)
 }
@@ -140,28 +203,38 @@ const SEQ_BLOCK: usize = 1 << 24;
 
 const NEXT_BLOCK: &str = "SELECT nextval('d365audit.record_seq')";
 
-const STAGE: &str = "COPY pg_temp.ingest_staging (position, record_id, tenant_id, event_time, hash) \
+const STAGE: &str = "COPY pg_temp.ingest_keys (position, record_key, tenant_id, event_time) \
     FROM STDIN (FORMAT binary)";
-const STAGE_TYPES: &[Type] = &[Type::INT4, Type::TEXT, Type::UUID, Type::TIMESTAMPTZ, Type::BYTEA];
+const STAGE_TYPES: &[Type] = &[Type::INT4, Type::BYTEA, Type::UUID, Type::TIMESTAMPTZ];
 
 /// The temporary staging table, created once per connection (see `PostgresArchive::connect`).
-pub(crate) const CREATE_STAGING: &str = "CREATE TEMPORARY TABLE IF NOT EXISTS ingest_staging (
+pub(crate) const CREATE_STAGING: &str = "CREATE TEMPORARY TABLE IF NOT EXISTS ingest_keys (
     position integer NOT NULL,
-    record_id text COLLATE \"C\" NOT NULL,
+    record_key bytea NOT NULL,
     tenant_id uuid NOT NULL,
-    event_time timestamptz NOT NULL,
-    hash bytea NOT NULL
+    event_time timestamptz NOT NULL
 ) ON COMMIT DELETE ROWS";
 
 const INSERT_KEYS: &str = "INSERT INTO d365audit.record_keys \
-    (record_id, tenant_id, event_time, seq, hash) \
-    SELECT s.record_id, s.tenant_id, s.event_time, $1::bigint + s.position, s.hash \
-    FROM pg_temp.ingest_staging s ORDER BY s.record_id, s.tenant_id \
+    (record_key, tenant_id, event_time, seq) \
+    SELECT s.record_key, s.tenant_id, s.event_time, $1::bigint + s.position \
+    FROM pg_temp.ingest_keys s ORDER BY s.record_key, s.tenant_id \
     ON CONFLICT DO NOTHING RETURNING seq";
 
-const STORED_DUPLICATES: &str = "SELECT s.position, k.seq, k.hash FROM pg_temp.ingest_staging s \
-    JOIN d365audit.record_keys k ON k.record_id = s.record_id AND k.tenant_id = s.tenant_id \
-    WHERE s.position = ANY ($1::integer[])";
+/// The kept record of each duplicate and its hash, taken from its block (NULL when its bytes
+/// are gone, which makes the duplicate a variant: nothing shows the bytes are the same).
+fn stored_duplicates() -> String {
+    format!(
+        "SELECT s.position, k.seq, substring(b.hashes FROM 32 * (CASE \
+           WHEN b.seq_offsets IS NULL THEN CASE WHEN b.first_seq = k.seq THEN 0 END \
+           ELSE array_position(b.seq_offsets, (k.seq - b.first_seq)::integer) - 1 END) + 1 \
+           FOR 32) \
+         FROM pg_temp.ingest_keys s \
+         JOIN d365audit.record_keys k ON k.record_key = s.record_key AND k.tenant_id = s.tenant_id \
+         {} WHERE s.position = ANY ($1::integer[])",
+        crate::blocks::block_of("k", "x.first_seq, x.seq_offsets, x.hashes")
+    )
+}
 
 const COPY_RECORDS: &str = "COPY d365audit.records (seq, tenant_id, event_time, record_id, \
     record_type, workload, operation, user_name, system_user_id, organization, entity, entity_id, \
@@ -190,10 +263,19 @@ const RECORD_TYPES: &[Type] = &[
     Type::UUID_ARRAY,
 ];
 
-const COPY_BYTES: &str = "COPY d365audit.record_bytes (seq, tenant_id, event_time, dictionary, \
-    raw_len, hash, bytes) FROM STDIN (FORMAT binary)";
-const BYTES_TYPES: &[Type] =
-    &[Type::INT8, Type::UUID, Type::TIMESTAMPTZ, Type::INT4, Type::INT4, Type::BYTEA, Type::BYTEA];
+const COPY_BLOCKS: &str = "COPY d365audit.record_blocks (tenant_id, event_time, first_seq, \
+    last_seq, dictionary, seq_offsets, raw_lens, hashes, bytes) FROM STDIN (FORMAT binary)";
+const BLOCK_TYPES: &[Type] = &[
+    Type::UUID,
+    Type::TIMESTAMPTZ,
+    Type::INT8,
+    Type::INT8,
+    Type::INT4,
+    Type::INT4_ARRAY,
+    Type::INT4_ARRAY,
+    Type::BYTEA,
+    Type::BYTEA,
+];
 
 const COPY_FIELDS: &str = "COPY d365audit.field_values (seq, tenant_id, event_time, name, value) \
     FROM STDIN (FORMAT binary)";
@@ -296,7 +378,7 @@ pub(crate) async fn write_in(
 
     // Seq of each staged position that is new; stored hash of each that was already stored.
     let mut seq_of: Vec<Option<i64>> = vec![None; batch.staged.len()];
-    let mut stored: HashMap<usize, (i64, Vec<u8>)> = HashMap::new();
+    let mut stored: HashMap<usize, (i64, Option<Vec<u8>>)> = HashMap::new();
     let mut block = 0i64;
     if !batch.staged.is_empty() {
         let statement = tx.prepare_cached(NEXT_BLOCK).await.map_err(&fail)?;
@@ -316,7 +398,7 @@ pub(crate) async fn write_in(
             .map(|(position, _)| position as i32)
             .collect();
         if !duplicates.is_empty() {
-            let statement = tx.prepare_cached(STORED_DUPLICATES).await.map_err(&fail)?;
+            let statement = tx.prepare_cached(&stored_duplicates()).await.map_err(&fail)?;
             for row in tx.query(&statement, &[&duplicates]).await.map_err(&fail)? {
                 let position: i32 = row.get(0);
                 stored.insert(position as usize, (row.get(1), row.get(2)));
@@ -344,7 +426,7 @@ pub(crate) async fn write_in(
         receipt.duplicates += 1;
         let (first_seq, kept_hash): (i64, &[u8]) = match (first_seq, stored.get(&position)) {
             (Some(seq), _) => (seq, batch.records[first].hash.0.as_slice()),
-            (None, Some((seq, hash))) => (*seq, hash.as_slice()),
+            (None, Some((seq, hash))) => (*seq, hash.as_deref().unwrap_or_default()),
             (None, None) => (0, &[]),
         };
         if kept_hash != record.hash.0.as_slice() {
@@ -352,7 +434,7 @@ pub(crate) async fn write_in(
             variants.push(Variant { record, first_seq });
         }
     }
-    let new_variants = insert_variants(tx, variants, now).await?;
+    let new_variants = insert_variants(tx, batch, variants, now).await?;
 
     receipt.quarantined +=
         write_quarantined_and_cursors(tx, &batch.quarantined, &batch.cursors, now).await?;
@@ -491,6 +573,7 @@ async fn add_report_counts(
 /// Keeps the bytes of variants not kept yet; returns how many were new.
 async fn insert_variants(
     tx: &Transaction<'_>,
+    batch: &PreparedBatch,
     mut variants: Vec<Variant<'_>>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<i64, ArchiveError> {
@@ -509,6 +592,7 @@ async fn insert_variants(
     let statement = tx.prepare_cached(INSERT_VARIANT).await.map_err(&fail)?;
     let mut added = 0;
     for Variant { record, first_seq } in variants {
+        let (dictionary, packed) = batch.compress(&record.raw)?;
         added += tx
             .execute(
                 &statement,
@@ -518,9 +602,9 @@ async fn insert_variants(
                     &record.hash.0.as_slice(),
                     &first_seq,
                     &now,
-                    &record.packed.dictionary,
+                    &dictionary,
                     &record.raw_len,
-                    &record.packed.bytes,
+                    &packed,
                 ],
             )
             .await
@@ -573,10 +657,9 @@ async fn stage(tx: &Transaction<'_>, batch: &PreparedBatch) -> Result<(), Archiv
             .as_mut()
             .write(&[
                 &position,
-                &record.columns.id,
+                &record_key(&record.columns.id),
                 &record.tenant,
                 &record.columns.time,
-                &record.hash.0.as_slice(),
             ])
             .await
             .map_err(&fail)?;
@@ -595,6 +678,67 @@ fn listed_ids(columns: &RecordColumns) -> Option<Vec<Uuid>> {
     let ids: Vec<Uuid> =
         columns.listed.iter().copied().filter(|id| !id.is_nil() && seen.insert(*id)).collect();
     (!ids.is_empty()).then_some(ids)
+}
+
+/// Writes the new records' verbatim bytes: the blocks prepared for the batch, each compressed
+/// again without the records that turned out to be duplicates (none, usually).
+async fn copy_blocks(
+    tx: &Transaction<'_>,
+    batch: &PreparedBatch,
+    seq_of: &[Option<i64>],
+) -> Result<(), ArchiveError> {
+    let fail = failed("copying verbatim bytes");
+    let statement = tx.prepare_cached(COPY_BLOCKS).await.map_err(&fail)?;
+    let writer = BinaryCopyInWriter::new(tx.copy_in(&statement).await.map_err(&fail)?, BLOCK_TYPES);
+    pin_mut!(writer);
+    let dictionary = batch
+        .codec
+        .as_ref()
+        .and_then(|codec| codec.lock().unwrap_or_else(PoisonError::into_inner).0);
+    for block in &batch.blocks {
+        let new = block.parts.positions.iter().filter(|p| seq_of[**p].is_some()).count();
+        if new == 0 {
+            continue;
+        }
+        let rebuilt;
+        let (parts, dictionary, bytes) = if new == block.parts.positions.len() {
+            (&block.parts, dictionary, block.bytes.as_slice())
+        } else {
+            let mut parts = BlockParts::default();
+            for position in block.parts.positions.iter().filter(|p| seq_of[**p].is_some()) {
+                let record = &batch.records[batch.staged[*position]];
+                parts.push(*position, &record.raw, &record.hash);
+            }
+            let (dictionary, bytes) = batch.compress(&parts.raw)?;
+            rebuilt = (parts, bytes);
+            (&rebuilt.0, dictionary, rebuilt.1.as_slice())
+        };
+        let seqs: Vec<i64> = parts.positions.iter().filter_map(|p| seq_of[*p]).collect();
+        let time = parts
+            .positions
+            .iter()
+            .map(|p| batch.records[batch.staged[*p]].columns.time)
+            .min()
+            .unwrap_or_default();
+        let tenant = batch.records[batch.staged[parts.positions[0]]].tenant;
+        writer
+            .as_mut()
+            .write(&[
+                &tenant,
+                &time,
+                &seqs[0],
+                &seqs[seqs.len() - 1],
+                &dictionary,
+                &parts.seq_offsets(),
+                &parts.raw_lens,
+                &parts.hashes,
+                &bytes,
+            ])
+            .await
+            .map_err(&fail)?;
+    }
+    writer.finish().await.map_err(&fail)?;
+    Ok(())
 }
 
 /// Copies the new records (those with a seq) into the record tables, in seq order.
@@ -645,25 +789,7 @@ async fn copy_new_records(
     }
     writer.finish().await.map_err(&fail)?;
 
-    let statement = tx.prepare_cached(COPY_BYTES).await.map_err(&fail)?;
-    let writer = BinaryCopyInWriter::new(tx.copy_in(&statement).await.map_err(&fail)?, BYTES_TYPES);
-    pin_mut!(writer);
-    for (seq, record) in &new {
-        writer
-            .as_mut()
-            .write(&[
-                seq,
-                &record.tenant,
-                &record.columns.time,
-                &record.packed.dictionary,
-                &record.raw_len,
-                &record.hash.0.as_slice(),
-                &record.packed.bytes,
-            ])
-            .await
-            .map_err(&fail)?;
-    }
-    writer.finish().await.map_err(&fail)?;
+    copy_blocks(tx, batch, seq_of).await?;
 
     if new.iter().any(|(_, r)| !r.columns.fields.is_empty()) {
         let statement = tx.prepare_cached(COPY_FIELDS).await.map_err(&fail)?;

@@ -22,10 +22,10 @@
 //!
 //! | table | what | partitioned | key / indexes |
 //! |---|---|---|---|
-//! | `record_keys` | dedupe authority: one row per (Id, tenant), with the record's time, seq and hash | no | PK `(record_id, tenant_id)` |
-//! | `records` | the normalized columns (`archive::columns`) and the row ids its `QueryResults` listed (`listed`, an array) | by month | PK `(event_time, seq, tenant_id)` (the time index); user (ASCII-folded UPN, time, seq); entity id; correlation id; seq; GIN on `listed` |
-//! | `record_bytes` | verbatim bytes, zstd (with a trained dictionary), length, BLAKE3 | by month | PK `(seq, event_time, tenant_id)` |
-//! | `field_values` | field values created or updated, one row per folded name and value | by month | `(folded name, md5(value), event_time, seq)` |
+//! | `record_keys` | dedupe authority: one row per (Id, tenant), with the record's time and seq; the Id in its compact form (16 bytes for a GUID, see the `keys` module) | no | PK `(record_key, tenant_id)` |
+//! | `records` | the normalized columns (`archive::columns`) and the row ids its `QueryResults` listed (`listed`, an array) | by month | PK `(event_time, seq, tenant_id)` (the time index); user (64-bit hash of the ASCII-folded UPN, time, seq); entity id; seq; GIN on `listed` |
+//! | `record_blocks` | verbatim bytes in blocks of up to 256 records (256 KB) of one batch, tenant and month (the `blocks` module): zstd of the records together (with a trained dictionary), each record's seq offset, length and BLAKE3 | by month | `first_seq` |
+//! | `field_values` | field values created or updated, one row per folded name and value | by month | `(hash of folded name, hash of value, event_time, seq)` (64-bit hashes) |
 //! | `system_users` | which UPNs a Dataverse system user id acted as | no | PK `(system_user_id, user_name, tenant_id)` |
 //! | `variants` | same Id, different bytes: kept as evidence | no | PK `(tenant_id, record_id, hash)` |
 //! | `seals` | the hash chain, one seal per batch, with the seq range it covers | no | PK `seq` |
@@ -46,8 +46,9 @@
 //! **Dedupe.** Duplicates from Microsoft carry the same `CreationTime`, but a re-shipped record
 //! with another time must still be one record, so dedupe does not rely on a unique constraint of
 //! the partitioned table (which would have to include the time): the small, non-partitioned
-//! `record_keys` table is keyed by `(record_id, tenant_id)` alone. It also tells where a
-//! record lives, so [`archive::Archive::record`] touches one partition. A record is one record
+//! `record_keys` table is keyed by `(record_key, tenant_id)` alone (the Id, packed: see the
+//! `keys` module). It also tells where a record lives, so [`archive::Archive::record`] touches
+//! one partition. A record is one record
 //! per tenant: the same Id under two `OrganizationId`s (never seen from Microsoft) would be two.
 //!
 //! **Seq numbers** order records by insertion and break ties in every timeline. Each ingest
@@ -98,7 +99,7 @@
 //!
 //! The schema is distributable with Citus (self-hosted, or Azure Cosmos DB for PostgreSQL) by
 //! tenant: `sql/citus.sql` distributes the record-bearing tables (`record_keys`, `records`,
-//! `record_bytes`, `field_values`, `system_users`, `variants`) and the blob
+//! `record_blocks`, `field_values`, `system_users`, `variants`) and the blob
 //! queue (`blob_queue`, `blob_streams`) by `tenant_id`, co-located with `record_keys`, and
 //! makes the archive-wide control tables (`seals`, `totals`, `cursors`, `dictionaries`,
 //! `quarantine`) reference tables, so the hash chain stays one chain. The access tables
@@ -125,11 +126,13 @@
 //! plain TCP or Unix sockets: TLS (`sslmode=require`) is not supported by this build yet.
 
 mod access;
+mod blocks;
 mod changes;
 mod console;
 mod database_url;
 mod failure;
 mod ingest;
+mod keys;
 mod partitions;
 mod plan;
 mod queue;
@@ -360,6 +363,13 @@ impl PostgresArchive {
         )?
     }
 
+    /// Gives a written batch's codec back for the next batch.
+    fn recycle(&self, prepared: ingest::PreparedBatch) {
+        if let Some(codec) = prepared.into_codec() {
+            self.shared.packer.give_back(codec);
+        }
+    }
+
     /// Creates the partitions of the months a prepared batch touches, if this handle has not
     /// seen them yet (in a short transaction of its own, before the batch's).
     async fn ensure_partitions(
@@ -435,26 +445,43 @@ impl PostgresArchive {
         {
             return Ok(Some(Dictionary { id: row.get(0), bytes: row.get(1) }));
         }
-        let samples: Vec<(i32, Vec<u8>)> = tx
-            .query(
-                "SELECT raw_len, bytes FROM d365audit.record_bytes WHERE dictionary IS NULL \
-                 ORDER BY seq LIMIT $1",
-                &[&(options.dictionary_samples as i64)],
-            )
-            .await
-            .map_err(&fail)?
-            .iter()
-            .map(|row| (row.get(0), row.get(1)))
-            .collect();
+        // The first blocks compressed without a dictionary, a few at a time until they hold
+        // enough records (a block holds one record or many).
+        let mut samples: Vec<(Vec<i32>, Vec<u8>)> = Vec::new();
+        let (mut records, mut after) = (0, i64::MIN);
+        while records < options.dictionary_samples {
+            let rows = tx
+                .query(
+                    "SELECT first_seq, raw_lens, bytes FROM d365audit.record_blocks \
+                     WHERE dictionary IS NULL AND first_seq > $1 ORDER BY first_seq LIMIT 16",
+                    &[&after],
+                )
+                .await
+                .map_err(&fail)?;
+            let Some(last) = rows.last() else { break };
+            after = last.get(0);
+            for row in &rows {
+                let lens: Vec<i32> = row.get(1);
+                records += lens.len();
+                samples.push((lens, row.get(2)));
+            }
+        }
         let max_bytes = options.dictionary_bytes;
+        let wanted = options.dictionary_samples;
         let (bytes, sample_count) = tokio::task::spawn_blocking(move || {
             let mut decompressor = zstd::bulk::Decompressor::new()?;
-            let raws = samples
-                .iter()
-                .map(|(len, packed)| {
-                    decompressor.decompress(packed, usize::try_from(*len).unwrap_or_default())
-                })
-                .collect::<std::io::Result<Vec<Vec<u8>>>>()?;
+            let mut raws: Vec<Vec<u8>> = Vec::new();
+            for (lens, packed) in &samples {
+                let total = lens.iter().map(|len| usize::try_from(*len).unwrap_or_default()).sum();
+                let block = decompressor.decompress(packed, total)?;
+                let mut start = 0;
+                for len in lens {
+                    let end = (start + usize::try_from(*len).unwrap_or_default()).min(block.len());
+                    raws.push(block[start..end].to_vec());
+                    start = end;
+                }
+            }
+            raws.truncate(wanted);
             let refs: Vec<&[u8]> = raws.iter().map(Vec::as_slice).collect();
             train_dictionary(&refs, max_bytes).map(|bytes| (bytes, raws.len()))
         })
@@ -518,6 +545,7 @@ impl Archive for PostgresArchive {
             }
         };
         drop(conn);
+        self.recycle(prepared);
         self.maybe_train_dictionary(written.records_total).await;
         Ok(written.receipt)
     }

@@ -21,7 +21,7 @@ use tokio_postgres::Client;
 use crate::failure::failed;
 
 /// The partitioned tables, each partitioned by month on `event_time`.
-pub(crate) const PARTITIONED: [&str; 3] = ["records", "record_bytes", "field_values"];
+pub(crate) const PARTITIONED: [&str; 3] = ["records", "record_blocks", "field_values"];
 
 /// Advisory lock key that serializes partition creation ("d365" and 2).
 pub(crate) const PARTITION_LOCK: i64 = 0x6433_3635_0000_0002;

@@ -5,10 +5,11 @@
 //! case-insensitive matching is exactly the SQLite archive's (ASCII only) and still indexed.
 //! One filter *drives* the query when it needs its own ordered access path, in the SQLite
 //! backend's order of preference: a Dataverse record (two arms: events about it, and result
-//! sets that listed it), then a correlation id (one arm; its index is selective), then a field
-//! set to a value (the field index in time order), then users (one arm per UPN, and one per
-//! (system user id, UPN it acted as) from `system_users`, each an ordered range of the user
-//! index), else the time index. Arms are disjoint; in a page each is ordered by
+//! sets that listed it), then a field set to a value (the field index in time order), then users
+//! (one arm per UPN, and one per (system user id, UPN it acted as) from `system_users`, each an
+//! ordered range of the user index), else the time index. A correlation id is only a condition:
+//! it has no index since schema 6 (like in the SQLite archive, the parts of a split record are
+//! looked for in a time range). Arms are disjoint; in a page each is ordered by
 //! `(event_time, seq)` and limited on its own, so each reads its index in order and stops early,
 //! and the union of a few pages is merged.
 
@@ -22,6 +23,24 @@ use uuid::Uuid;
 /// `column` with ASCII letters folded to lower case, as indexed.
 pub(crate) fn fold(column: &str) -> String {
     format!("translate({column}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')")
+}
+
+/// The 64-bit hash of a text expression, as the user and field indexes hold it (migration 6):
+/// a condition on the hash finds the index entries, the same condition on the text itself
+/// removes the rare collisions.
+fn hashed(text: &str) -> String {
+    format!("hashtextextended({text}, 0)")
+}
+
+/// `expression = value` through an index on the hash of `expression`. The text comparison is
+/// written so that the planner does not take it for a second, independent filter (it would
+/// multiply the two selectivities, expect a handful of rows from a common user, and sort them
+/// all instead of reading the index in order and stopping after a page): where the hashes are
+/// equal, `text = value OR hash <> hash` is exactly `text = value`, and the planner estimates
+/// that it keeps nearly every row.
+fn equals_hashed(expression: &str, value: &str) -> String {
+    let (hash, wanted) = (hashed(expression), hashed(&format!("{value}::text")));
+    format!("{hash} = {wanted} AND ({expression} = {value} OR {hash} <> {wanted})")
 }
 
 /// What the Rust side compares with a folded column: trimmed, ASCII lower case.
@@ -241,9 +260,9 @@ impl Plan {
         }
         let driver = if f.record.is_some() {
             Driver::Record
-        } else if f.correlation.is_none() && matches!(f.field, Some((_, Some(_)))) {
+        } else if matches!(f.field, Some((_, Some(_)))) {
             Driver::FieldValue
-        } else if f.users && f.correlation.is_none() && f.field.is_none() {
+        } else if f.users && f.field.is_none() {
             Driver::Users
         } else {
             Driver::Time
@@ -283,9 +302,8 @@ impl Plan {
                     order: "f",
                     via: None,
                     conditions: vec![
-                        format!("{} = {name}", fold("f.name")),
-                        format!("md5(f.value)::uuid = md5({value})::uuid"),
-                        format!("f.value = {value}"),
+                        equals_hashed(&fold("f.name"), &name),
+                        equals_hashed("f.value", &value),
                     ],
                 });
             }
@@ -296,7 +314,7 @@ impl Plan {
                         from: RECORDS.into(),
                         order: "a",
                         via: None,
-                        conditions: vec![format!("{} = {name}", fold("a.user_name"))],
+                        conditions: vec![equals_hashed(&fold("a.user_name"), &name)],
                     });
                 }
                 // A system user id reads the rows of each UPN it acted as, narrowed to the id;
@@ -315,7 +333,7 @@ impl Plan {
                         order: "a",
                         via: None,
                         conditions: vec![
-                            format!("{} = {upn}", fold("a.user_name")),
+                            equals_hashed(&fold("a.user_name"), &upn),
                             format!("a.system_user_id = {id}"),
                         ],
                     });
@@ -515,14 +533,14 @@ fn residual(f: &Filters, driver: Driver, params: &mut Params) -> Residual {
         let value = match value {
             Some(value) => {
                 let v = params.push(value.clone(), Type::TEXT);
-                format!(" AND md5(f.value)::uuid = md5({v})::uuid AND f.value = {v}")
+                format!(" AND {}", equals_hashed("f.value", &v))
             }
             None => String::new(),
         };
         c.push(format!(
             "EXISTS (SELECT 1 FROM d365audit.field_values f WHERE f.tenant_id = a.tenant_id \
-             AND f.event_time = a.event_time AND f.seq = a.seq AND {} = {name}{value})",
-            fold("f.name")
+             AND f.event_time = a.event_time AND f.seq = a.seq AND {}{value})",
+            equals_hashed(&fold("f.name"), &name)
         ));
     }
     if let Some(ip) = &f.client_ip {

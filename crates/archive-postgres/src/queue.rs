@@ -345,6 +345,9 @@ impl BlobQueue for PostgresArchive {
         }
         tx.commit().await.map_err(failed("committing a settled blob"))?;
         drop(conn);
+        if let Some(prepared) = prepared {
+            self.recycle(prepared);
+        }
         if let Some(records) = records_total {
             self.maybe_train_dictionary(records).await;
         }

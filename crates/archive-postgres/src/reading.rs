@@ -16,7 +16,9 @@ use deadpool_postgres::ClientWrapper;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use crate::blocks::{BLOCK_COLUMNS, StoredBlock, block_of};
 use crate::failure::failed;
+use crate::keys;
 use crate::plan::{Params, Plan, SUMMARY_WIDTH, fold, key_columns, summary_columns, via_of};
 use crate::verbatim::{DictionaryCache, Unpacker};
 
@@ -283,43 +285,42 @@ pub(crate) async fn record(
 ) -> Result<Option<StoredRecord>, ArchiveError> {
     let fail = failed("reading a record");
     let sql = format!(
-        "SELECT {}, b.dictionary, b.raw_len, b.hash, b.bytes, s.seq, s.committed_at \
+        "SELECT {}, s.seq, s.committed_at, b.* \
          FROM d365audit.record_keys k \
          JOIN d365audit.records a \
            ON a.tenant_id = k.tenant_id AND a.event_time = k.event_time AND a.seq = k.seq \
-         LEFT JOIN d365audit.record_bytes b \
-           ON b.tenant_id = a.tenant_id AND b.event_time = a.event_time AND b.seq = a.seq \
+         {} \
          LEFT JOIN LATERAL (SELECT seq, committed_at FROM d365audit.seals \
            WHERE first_seq <= a.seq AND last_seq >= a.seq ORDER BY first_seq DESC LIMIT 1) s \
            ON true \
-         WHERE k.record_id = $1 ORDER BY k.seq LIMIT 1",
-        summary_columns("a", None)
+         WHERE k.record_key = $1 ORDER BY k.seq LIMIT 1",
+        summary_columns("a", None),
+        block_of("a", BLOCK_COLUMNS),
     );
     let statement = client.prepare_cached(&sql).await.map_err(&fail)?;
-    let Some(row) = client.query_opt(&statement, &[&lookup_id(id)]).await.map_err(&fail)? else {
+    let Some(row) =
+        client.query_opt(&statement, &[&keys::record_key(&lookup_id(id))]).await.map_err(&fail)?
+    else {
         return Ok(None);
     };
     let mut summary = summary_of_row(&row);
     let w = SUMMARY_WIDTH;
-    let dictionary: Option<i32> = row.get(w);
-    let (Some(raw_len), Some(hash), Some(packed)) = (
-        row.get::<_, Option<i32>>(w + 1),
-        row.get::<_, Option<Vec<u8>>>(w + 2),
-        row.get::<_, Option<Vec<u8>>>(w + 3),
-    ) else {
-        return Err(ArchiveError::Corrupt {
-            message: format!(
-                "record {} has lost its verbatim bytes; run `verify` to see what else changed",
-                summary.id
-            ),
-        });
+    let batch: Option<i64> = row.get(w);
+    let ingested_at: Option<DateTime<Utc>> = row.get(w + 1);
+    let lost = || ArchiveError::Corrupt {
+        message: format!(
+            "record {} has lost its verbatim bytes; run `verify` to see what else changed",
+            summary.id
+        ),
     };
-    let batch: Option<i64> = row.get(w + 4);
-    let ingested_at: Option<DateTime<Utc>> = row.get(w + 5);
-    dictionaries.load(client, [dictionary]).await?;
-    let raw = Unpacker::new(dictionaries)
-        .unpack(dictionary, &packed, usize::try_from(raw_len).unwrap_or_default())
-        .map_err(|e| e.into_archive_error(&format!("record {}", summary.id)))?;
+    let block = StoredBlock::from_row(&row, w + 2).ok_or_else(lost)?;
+    let index = block.index_of(summary.seq).ok_or_else(lost)?;
+    let hash = block.hash(index).ok_or_else(lost)?.to_vec();
+    dictionaries.load(client, [block.dictionary]).await?;
+    let raw = block
+        .unpack(&mut Unpacker::new(dictionaries))
+        .map_err(|e| e.into_archive_error(&format!("record {}", summary.id)))?
+        .swap_remove(index);
     let parsed = record::parse_record(&raw).ok();
     let dynamics = parsed.as_ref().and_then(|p| p.dynamics.as_ref());
     summary.item_url = dynamics.and_then(|d| d.item_url.clone());
@@ -352,33 +353,57 @@ pub(crate) async fn raw_page(
         archive::Order::OldestFirst => "ASC",
     };
     let sql = format!(
-        "SELECT h.record_id, h.event_time, h.seq, b.dictionary, b.raw_len, b.bytes \
-         FROM ({hits}) h LEFT JOIN d365audit.record_bytes b \
-           ON b.tenant_id = h.tenant_id AND b.event_time = h.event_time AND b.seq = h.seq \
-         ORDER BY h.event_time {direction}, h.seq {direction}"
+        "SELECT h.record_id, h.event_time, h.seq, b.first_seq \
+         FROM ({hits}) h {} \
+         ORDER BY h.event_time {direction}, h.seq {direction}",
+        block_of("h", "x.first_seq")
     );
     let rows = run(client, &sql, &params, "reading verbatim records").await?;
-    dictionaries.load(client, rows.iter().map(|row| row.get::<_, Option<i32>>(3))).await?;
+    // Each block once, however many of the page's records it holds.
+    let mut wanted: Vec<i64> = rows.iter().filter_map(|row| row.get::<_, Option<i64>>(3)).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let fail = failed("reading verbatim records");
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {BLOCK_COLUMNS} FROM d365audit.record_blocks x WHERE x.first_seq = ANY ($1)"
+        ))
+        .await
+        .map_err(&fail)?;
+    let blocks: Vec<StoredBlock> = client
+        .query(&statement, &[&wanted])
+        .await
+        .map_err(&fail)?
+        .iter()
+        .filter_map(|row| StoredBlock::from_row(row, 0))
+        .collect();
+    dictionaries.load(client, blocks.iter().map(|b| b.dictionary)).await?;
     let mut unpacker = Unpacker::new(dictionaries);
+    let mut unpacked: HashMap<i64, (StoredBlock, Vec<Vec<u8>>)> = HashMap::new();
+    for block in blocks {
+        let first_seq = block.first_seq;
+        let raws = block
+            .unpack(&mut unpacker)
+            .map_err(|e| e.into_archive_error(&format!("the records from #{first_seq}")))?;
+        unpacked.insert(first_seq, (block, raws));
+    }
     let mut out = Vec::with_capacity(rows.len());
     let mut seqs = Vec::with_capacity(rows.len());
     for row in &rows {
         let id: String = row.get(0);
-        let (Some(raw_len), Some(packed)) =
-            (row.get::<_, Option<i32>>(4), row.get::<_, Option<Vec<u8>>>(5))
-        else {
-            return Err(ArchiveError::Corrupt {
+        let seq: i64 = row.get(2);
+        let raw = row
+            .get::<_, Option<i64>>(3)
+            .and_then(|first| unpacked.get(&first))
+            .and_then(|(block, raws)| block.index_of(seq).and_then(|i| raws.get(i)))
+            .ok_or_else(|| ArchiveError::Corrupt {
                 message: format!(
                     "record {id} has lost its verbatim bytes; run `verify` to see what else \
                      changed"
                 ),
-            });
-        };
-        let raw = unpacker
-            .unpack(row.get(3), &packed, usize::try_from(raw_len).unwrap_or_default())
-            .map_err(|e| e.into_archive_error(&format!("record {id}")))?;
-        seqs.push(row.get::<_, i64>(2));
-        out.push(RawRecord { id, time: row.get(1), raw });
+            })?;
+        seqs.push(seq);
+        out.push(RawRecord { id, time: row.get(1), raw: raw.clone() });
     }
     let mut keyed: Vec<(RawRecord, i64)> = out.into_iter().zip(seqs).collect();
     let next = cut(&mut keyed, limit, |(r, seq)| (r.time, *seq));

@@ -45,10 +45,15 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "memberships in the records' rows",
         sql: include_str!("../migrations/0005_listed_arrays.sql"),
     },
+    Migration {
+        version: 6,
+        name: "compact keys, hashed indexes, blocks of verbatim bytes",
+        sql: include_str!("../migrations/0006_compact.sql"),
+    },
 ];
 
 /// The schema version this program writes and reads.
-pub const SCHEMA_VERSION: i32 = 5;
+pub const SCHEMA_VERSION: i32 = 6;
 
 /// The Citus distribution, applied when the extension exists.
 pub(crate) const CITUS_DISTRIBUTION: &str = include_str!("../sql/citus.sql");

@@ -5,8 +5,9 @@
 //!
 //! The snapshot is read in consecutive seq ranges, each covering a few thousand records of
 //! consecutive seals (and whatever lies between them), so every query has a bounded, indexed
-//! plan whatever the archive's size; each range joins the verbatim bytes with the normalized
-//! rows both ways, so a record missing either half is seen. An async producer assigns the rows
+//! plan whatever the archive's size; each range reads the blocks of verbatim bytes that start in
+//! it and the normalized rows, and matches them by seq both ways, so a record missing either
+//! half is seen. An async producer assigns the rows
 //! to the seal whose seq range holds them (rows no range holds are unsealed) and hands each
 //! batch over a bounded channel to a blocking thread that decompresses and hashes them and runs
 //! the chain walk. Seq order is batch start order, the chain is commit order: they differ only
@@ -15,7 +16,7 @@
 //! size. Last, in the same snapshot, every Dataverse audit change is decompressed and re-hashed
 //! against the hash stored with it, a few thousand at a time in `auditid` order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use archive::changes::{altered_change_finding, change_hash};
@@ -26,22 +27,21 @@ use tokio::sync::mpsc;
 use tokio_postgres::{IsolationLevel, Transaction};
 use uuid::Uuid;
 
+use crate::blocks::StoredBlock;
 use crate::changes::{ChangeRow, READ_COLUMNS, change_of_row, unpack_row};
 use crate::failure::failed;
 use crate::ingest::seal_of_row;
-use crate::verbatim::{DictionaryCache, UnpackError, Unpacker};
+use crate::verbatim::{DictionaryCache, Unpacker};
 
 /// How many examples of unsealed records a finding names.
 const EXAMPLES: usize = 10;
 
-/// A record's stored verbatim row, with its `Id` when its normalized row still exists.
+/// A record's place in a stored block, with its `Id` when its normalized row still exists.
 #[derive(Debug)]
 struct BytesRow {
     seq: i64,
-    dictionary: Option<i32>,
-    raw_len: i32,
-    hash: Vec<u8>,
-    packed: Vec<u8>,
+    block: Arc<StoredBlock>,
+    index: usize,
     id: Option<String>,
 }
 
@@ -73,18 +73,16 @@ impl Unsealed {
 const SEALS: &str = "SELECT seq, committed_at, record_count, digest, link, first_seq, last_seq \
     FROM d365audit.seals ORDER BY seq";
 
-/// The rows of one seq range `($1, $2]`: verbatim bytes and normalized row, either of which may
-/// be missing.
-const RANGE: &str = "SELECT coalesce(b.seq, a.seq), b.dictionary, b.raw_len, b.hash, b.bytes, \
-    a.record_id \
-    FROM (SELECT * FROM d365audit.record_bytes WHERE seq > $1 AND seq <= $2) b \
-    FULL JOIN (SELECT tenant_id, event_time, seq, record_id FROM d365audit.records \
-               WHERE seq > $1 AND seq <= $2) a \
-      ON a.tenant_id = b.tenant_id AND a.event_time = b.event_time AND a.seq = b.seq \
-    ORDER BY 1";
+/// The blocks that start in one seq range `($1, $2]`.
+const RANGE_BLOCKS: &str = "SELECT x.first_seq, x.dictionary, x.seq_offsets, x.raw_lens, \
+    x.hashes, x.bytes FROM d365audit.record_blocks x WHERE x.first_seq > $1 AND x.first_seq <= $2";
+
+/// The normalized rows of one seq range `($1, $2]`.
+const RANGE_RECORDS: &str = "SELECT seq, record_id FROM d365audit.records \
+    WHERE seq > $1 AND seq <= $2";
 
 /// Records a range query covers at least (whole seals at a time).
-const RANGE_RECORDS: u64 = 5_000;
+const RANGE_SIZE: u64 = 5_000;
 
 pub(crate) async fn verify(
     client: &mut ClientWrapper,
@@ -206,28 +204,28 @@ struct RangeRow {
     id: Option<String>,
 }
 
-/// The rows with `lo < seq <= hi`, in seq order.
+/// The rows with `lo < seq <= hi`, in seq order: each record of the blocks that start in the
+/// range, matched by seq with the normalized rows.
 async fn range(tx: &Transaction<'_>, lo: i64, hi: i64) -> Result<Vec<RangeRow>, ArchiveError> {
-    let rows = tx.query(RANGE, &[&lo, &hi]).await.map_err(failed("reading records to verify"))?;
-    Ok(rows
-        .iter()
-        .map(|row| {
-            let seq: i64 = row.get(0);
-            let id: Option<String> = row.get(5);
-            let bytes = match (row.get(2), row.get(3), row.get(4)) {
-                (Some(raw_len), Some(hash), Some(packed)) => Some(BytesRow {
-                    seq,
-                    dictionary: row.get(1),
-                    raw_len,
-                    hash,
-                    packed,
-                    id: id.clone(),
-                }),
-                _ => None,
-            };
-            RangeRow { seq, bytes, id }
-        })
-        .collect())
+    let fail = failed("reading records to verify");
+    let mut rows: BTreeMap<i64, RangeRow> = BTreeMap::new();
+    for row in tx.query(RANGE_BLOCKS, &[&lo, &hi]).await.map_err(&fail)? {
+        let Some(block) = StoredBlock::from_row(&row, 0) else { continue };
+        let block = Arc::new(block);
+        for (index, seq) in block.seqs().into_iter().enumerate() {
+            let bytes = BytesRow { seq, block: block.clone(), index, id: None };
+            rows.insert(seq, RangeRow { seq, bytes: Some(bytes), id: None });
+        }
+    }
+    for row in tx.query(RANGE_RECORDS, &[&lo, &hi]).await.map_err(&fail)? {
+        let (seq, id): (i64, String) = (row.get(0), row.get(1));
+        let entry = rows.entry(seq).or_insert(RangeRow { seq, bytes: None, id: None });
+        if let Some(bytes) = &mut entry.bytes {
+            bytes.id = Some(id.clone());
+        }
+        entry.id = Some(id);
+    }
+    Ok(rows.into_values().collect())
 }
 
 /// Reads the snapshot range by range and sends each seal's rows, in seq order; returns what no
@@ -244,7 +242,7 @@ async fn produce(
         // Whole seals until the range holds enough records; after the last one, the tail.
         let mut group = Vec::new();
         let mut records = 0u64;
-        while let Some(next) = seals.next_if(|_| group.is_empty() || records < RANGE_RECORDS) {
+        while let Some(next) = seals.next_if(|_| group.is_empty() || records < RANGE_SIZE) {
             records += next.0.record_count;
             group.push(next);
         }
@@ -274,7 +272,7 @@ async fn produce(
     }
 }
 
-/// Decompresses and hashes a batch's records.
+/// Decompresses (each block once) and hashes a batch's records.
 fn observe(sealed: SealedRows, unpacker: &mut Unpacker<'_>) -> ObservedBatch {
     let mut batch = ObservedBatch {
         seal: sealed.seal,
@@ -282,20 +280,22 @@ fn observe(sealed: SealedRows, unpacker: &mut Unpacker<'_>) -> ObservedBatch {
         altered_records: sealed.without_bytes,
         purged_hashes: Vec::new(),
     };
+    let mut unpacked: HashMap<i64, Option<Vec<Vec<u8>>>> = HashMap::new();
     for row in sealed.rows {
-        let raw_len = usize::try_from(row.raw_len).unwrap_or_default();
-        match unpacker.unpack(row.dictionary, &row.packed, raw_len) {
-            Ok(raw) => {
-                let hash = record_hash(&raw);
+        let raws =
+            unpacked.entry(row.block.first_seq).or_insert_with(|| row.block.unpack(unpacker).ok());
+        match raws.as_ref().and_then(|raws| raws.get(row.index)) {
+            Some(raw) => {
+                let hash = record_hash(raw);
                 batch.stored_hashes.push(hash);
-                if hash.0.as_slice() != row.hash.as_slice() || row.id.is_none() {
-                    batch.altered_records.push(name_of(&row, Some(&raw)));
+                if Some(hash.0.as_slice()) != row.block.hash(row.index) || row.id.is_none() {
+                    batch.altered_records.push(name_of(&row, Some(raw)));
                 }
             }
             // Bytes that no longer decompress, or whose dictionary is gone, are altered; the
             // hash of what is there keeps the batch digest honest.
-            Err(UnpackError::Damaged(_) | UnpackError::NoDictionary(_)) => {
-                batch.stored_hashes.push(record_hash(&row.packed));
+            None => {
+                batch.stored_hashes.push(record_hash(&row.block.bytes));
                 batch.altered_records.push(name_of(&row, None));
             }
         }

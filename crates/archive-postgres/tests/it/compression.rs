@@ -31,12 +31,17 @@ async fn replicas_share_one_trained_dictionary() {
         .expect("count")
         .get(0);
     assert_eq!(dictionaries, 1);
+    // Records per block, and compressed bytes per record, with and without the dictionary.
     let row = sql
         .query_one(
-            "SELECT count(*) FILTER (WHERE dictionary IS NOT NULL), \
-                    avg(length(bytes)) FILTER (WHERE dictionary IS NOT NULL)::float8, \
-                    avg(length(bytes)) FILTER (WHERE dictionary IS NULL)::float8 \
-             FROM d365audit.record_bytes",
+            "SELECT coalesce(sum(coalesce(cardinality(seq_offsets), 1)) \
+                      FILTER (WHERE dictionary IS NOT NULL), 0)::bigint, \
+                    (sum(length(bytes)) FILTER (WHERE dictionary IS NOT NULL))::float8 \
+                      / sum(coalesce(cardinality(seq_offsets), 1)) \
+                      FILTER (WHERE dictionary IS NOT NULL), \
+                    (sum(length(bytes)) FILTER (WHERE dictionary IS NULL))::float8 \
+                      / sum(coalesce(cardinality(seq_offsets), 1)) FILTER (WHERE dictionary IS NULL) \
+             FROM d365audit.record_blocks",
             &[],
         )
         .await

@@ -55,7 +55,8 @@ async fn replicas_ingesting_overlapping_batches_store_each_record_once_in_one_ch
             "SELECT (SELECT count(*) FROM d365audit.records), \
                     (SELECT count(DISTINCT record_id) FROM d365audit.records), \
                     (SELECT count(DISTINCT seq) FROM d365audit.records), \
-                    (SELECT count(*) FROM d365audit.record_bytes), \
+                    (SELECT coalesce(sum(coalesce(cardinality(seq_offsets), 1)), 0)::bigint \
+                       FROM d365audit.record_blocks), \
                     (SELECT count(*) FROM d365audit.record_keys)",
             &[],
         )
@@ -89,9 +90,9 @@ async fn a_batch_that_commits_after_a_later_one_is_sealed_after_it() {
     let holding = blocker.transaction().await.expect("begin");
     holding
         .execute(
-            "INSERT INTO d365audit.record_keys (record_id, tenant_id, event_time, seq, hash) \
-             VALUES ($1, '41463f53-8812-40f4-890f-865bf6e35190', now(), 0, '\\x00')",
-            &[&super::record_id(1)],
+            "INSERT INTO d365audit.record_keys (record_key, tenant_id, event_time, seq) \
+             VALUES ($1, '41463f53-8812-40f4-890f-865bf6e35190', now(), 0)",
+            &[&uuid::Uuid::parse_str(&super::record_id(1)).expect("a GUID").as_bytes().as_slice()],
         )
         .await
         .expect("hold the Id");

@@ -158,7 +158,34 @@ fn batch(raws: &[Vec<u8>]) -> IngestBatch {
     }
 }
 
-/// Takes a database of the current schema back to before migration 5: QueryResults memberships
+/// Takes a database of the current schema back to before migration 6 once [`unpack_blocks`] has
+/// made `record_bytes` again: Ids as text and hashes in `record_keys`, the user and field
+/// indexes on text, the index on correlation ids, and the primary key of
+/// `record_bytes`.
+const BEFORE_COMPACT: &str = "\
+    ALTER TABLE d365audit.record_keys RENAME COLUMN record_key TO record_id; \
+    ALTER TABLE d365audit.record_keys ALTER COLUMN record_id TYPE text COLLATE \"C\" USING \
+        CASE WHEN octet_length(record_id) = 16 THEN encode(record_id, 'hex')::uuid::text \
+             WHEN octet_length(record_id) = 17 AND get_byte(record_id, 16) = 255 \
+                THEN convert_from(substring(record_id FROM 1 FOR 16), 'UTF8') \
+             ELSE convert_from(record_id, 'UTF8') END; \
+    ALTER TABLE d365audit.record_keys ADD COLUMN hash bytea; \
+    UPDATE d365audit.record_keys k SET hash = b.hash FROM d365audit.record_bytes b \
+        WHERE b.seq = k.seq; \
+    ALTER TABLE d365audit.record_keys ALTER COLUMN hash SET NOT NULL; \
+    DROP INDEX d365audit.records_user; \
+    CREATE INDEX records_user ON d365audit.records (translate(user_name, \
+        'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), event_time, seq); \
+    DROP INDEX d365audit.field_values_value; \
+    CREATE INDEX field_values_value ON d365audit.field_values (translate(name, \
+        'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), (md5(value)::uuid), \
+        event_time, seq); \
+    CREATE INDEX records_correlation ON d365audit.records (correlation_id) \
+        WHERE correlation_id IS NOT NULL; \
+    ALTER TABLE d365audit.record_bytes ADD PRIMARY KEY (seq, event_time, tenant_id); \
+    DELETE FROM d365audit.schema_migrations WHERE version >= 6;";
+
+/// Takes a database of schema 5 back to before migration 5: QueryResults memberships
 /// as rows of `listed_records` (in a default partition), not arrays in the records' rows.
 const BEFORE_LISTED_ARRAYS: &str = "\
     CREATE TABLE d365audit.listed_records (tenant_id uuid NOT NULL, entity_id uuid NOT NULL, \
@@ -172,15 +199,82 @@ const BEFORE_LISTED_ARRAYS: &str = "\
     ALTER TABLE d365audit.records DROP COLUMN listed; \
     DELETE FROM d365audit.schema_migrations WHERE version >= 5;";
 
-/// A new database holding records 1 to 10, taken back to schema `version`: migration 5 undone,
-/// then `drops` (the tables later migrations created). A read-only handle must then refuse it
-/// and ask for the upgrade.
+/// A new database holding records 1 to 10, taken back to schema `version`: migration 6 undone,
+/// migration 5 too below version 5, then `drops` (the tables later migrations created). A
+/// read-only handle must then refuse it and ask for the upgrade.
 async fn downgraded(server: &str, version: i32, drops: &str) -> TestDatabase {
     let db = TestDatabase::create(server).await;
     let first = open(&db).await;
     first.ingest(batch(&records(1, 10))).await.expect("ingest");
     first.close();
-    db.connect().await.batch_execute(BEFORE_LISTED_ARRAYS).await.expect("downgrade to 4");
+    downgrade(&db, version, drops).await;
+    db
+}
+
+/// Schema 5's `record_bytes` (one row per record, compressed alone, in partitions like the
+/// blocks') made from schema 6's `record_blocks`, which it replaces. Test archives are too small
+/// for a compression dictionary.
+async fn unpack_blocks(sql: &tokio_postgres::Client) {
+    sql.batch_execute(
+        "CREATE TABLE d365audit.record_bytes (tenant_id uuid NOT NULL, \
+           event_time timestamptz NOT NULL, seq bigint NOT NULL, dictionary integer, \
+           raw_len integer NOT NULL, hash bytea NOT NULL, bytes bytea NOT NULL) \
+           PARTITION BY RANGE (event_time); \
+         DO $p$ DECLARE part record; BEGIN \
+           FOR part IN SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) AS bound \
+             FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+             WHERE i.inhparent = 'd365audit.record_blocks'::regclass LOOP \
+             EXECUTE format('CREATE TABLE d365audit.%I PARTITION OF d365audit.record_bytes %s', \
+               replace(part.relname, 'record_blocks', 'record_bytes'), part.bound); \
+           END LOOP; END $p$;",
+    )
+    .await
+    .expect("record_bytes");
+    let blocks = sql
+        .query(
+            "SELECT first_seq, seq_offsets, raw_lens, hashes, bytes, dictionary \
+             FROM d365audit.record_blocks",
+            &[],
+        )
+        .await
+        .expect("blocks");
+    for block in blocks {
+        assert_eq!(block.get::<_, Option<i32>>(5), None, "no dictionary in a test archive");
+        let first: i64 = block.get(0);
+        let offsets: Vec<i32> = block.get::<_, Option<Vec<i32>>>(1).unwrap_or_else(|| vec![0]);
+        let lens: Vec<i32> = block.get(2);
+        let hashes: Vec<u8> = block.get(3);
+        let total = lens.iter().map(|l| *l as usize).sum();
+        let raw = zstd::bulk::decompress(block.get::<_, &[u8]>(4), total).expect("decompress");
+        let mut start = 0;
+        for (i, (offset, len)) in offsets.iter().zip(&lens).enumerate() {
+            let one = &raw[start..start + *len as usize];
+            start += *len as usize;
+            sql.execute(
+                "INSERT INTO d365audit.record_bytes SELECT tenant_id, event_time, seq, NULL, $2, \
+                   $3, $4 FROM d365audit.records WHERE seq = $1",
+                &[
+                    &(first + i64::from(*offset)),
+                    len,
+                    &&hashes[i * 32..i * 32 + 32],
+                    &zstd::bulk::compress(one, 3).expect("compress"),
+                ],
+            )
+            .await
+            .expect("one record's bytes");
+        }
+    }
+    sql.batch_execute("DROP TABLE d365audit.record_blocks").await.expect("drop the blocks");
+}
+
+/// Takes `db` (of the current schema, no handle open) back to schema `version`, like
+/// [`downgraded`].
+async fn downgrade(db: &TestDatabase, version: i32, drops: &str) {
+    unpack_blocks(&db.connect().await).await;
+    db.connect().await.batch_execute(BEFORE_COMPACT).await.expect("downgrade to 5");
+    if version < 5 {
+        db.connect().await.batch_execute(BEFORE_LISTED_ARRAYS).await.expect("downgrade to 4");
+    }
     let forget = format!("DELETE FROM d365audit.schema_migrations WHERE version > {version};");
     db.connect().await.batch_execute(&format!("{drops} {forget}")).await.expect("downgrade");
     match PostgresArchive::connect_read_only(&db.url).await {
@@ -190,7 +284,6 @@ async fn downgraded(server: &str, version: i32, drops: &str) -> TestDatabase {
         ),
         other => panic!("expected a request to upgrade, got {other:?}"),
     }
-    db
 }
 
 /// `count` records numbered from `first`, 37 seconds apart from June 1st 2026.

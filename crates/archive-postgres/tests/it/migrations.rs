@@ -4,7 +4,7 @@
 use archive::{Archive, ArchiveError, RecordQuery};
 use archive_postgres::{PostgresArchive, SCHEMA_VERSION};
 
-use super::{TestDatabase, batch, clock, open, records, server};
+use super::{TestDatabase, batch, clock, open, record_id, records, server};
 
 async fn versions(db: &TestDatabase) -> Vec<i32> {
     db.connect()
@@ -179,6 +179,99 @@ async fn an_archive_of_schema_version_1_upgrades_and_keeps_its_records() {
     assert_eq!(archive::BlobQueue::queue_status(&upgraded).await.expect("status"), vec![]);
     assert_eq!(archive::AccessStore::accounts(&upgraded).await.expect("accounts"), vec![]);
     assert!(PostgresArchive::connect_read_only(&db.url).await.is_ok());
+}
+
+/// Records 1 to 10 with two more whose Ids are not GUIDs (one of exactly 16 bytes, the length
+/// of a packed GUID).
+fn with_text_ids() -> Vec<Vec<u8>> {
+    let mut raws = records(1, 12);
+    for (raw, id) in raws[10..].iter_mut().zip(["sanitized-000016", "sanitized-7"]) {
+        let n = if id.len() == 16 { 11 } else { 12 };
+        *raw = String::from_utf8_lossy(raw).replace(&record_id(n), id).into_bytes();
+    }
+    raws
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_of_schema_version_5_gets_compact_keys_and_smaller_indexes() {
+    let Some(server) = server() else { return };
+    let db = TestDatabase::create(&server).await;
+    let first = open(&db).await;
+    first.ingest(batch(&with_text_ids())).await.expect("ingest");
+    first.close();
+    crate::downgrade(&db, 5, "").await;
+    let sql = db.connect().await;
+    let text_keys: i64 = sql
+        .query_one(
+            "SELECT count(*) FROM d365audit.record_keys \
+             WHERE record_id IN ('sanitized-000016', 'sanitized-7')",
+            &[],
+        )
+        .await
+        .expect("schema 5 keys")
+        .get(0);
+    assert_eq!(text_keys, 2, "the downgrade wrote schema 5's keys");
+
+    let upgraded = open(&db).await;
+    assert_eq!(versions(&db).await, (1..=SCHEMA_VERSION).collect::<Vec<i32>>());
+    assert_eq!(upgraded.count(&RecordQuery::default()).await.ok(), Some(12));
+    // The keys computed by the migration are the ones ingest computes: everything again is a
+    // duplicate, an Id with other bytes a variant.
+    let again = upgraded.ingest(batch(&with_text_ids())).await.expect("ingest again");
+    assert_eq!((again.inserted, again.duplicates, again.variants), (0, 12, 0));
+    let mut changed = with_text_ids();
+    for raw in &mut changed {
+        *raw = String::from_utf8_lossy(raw).replace("\"Account ", "\"Changed ").into_bytes();
+    }
+    let variants = upgraded.ingest(batch(&changed[9..])).await.expect("ingest variants");
+    assert_eq!((variants.inserted, variants.variants), (0, 3));
+    for (id, raw) in [record_id(4), "sanitized-000016".into(), "sanitized-7".into()].iter().zip([
+        &with_text_ids()[3],
+        &with_text_ids()[10],
+        &with_text_ids()[11],
+    ]) {
+        let stored = upgraded.record(id).await.expect("read").expect("found by its Id");
+        assert_eq!(&stored.raw, raw, "{id}");
+    }
+    // The user and field indexes answer as before.
+    let user = upgraded
+        .count(&RecordQuery { users: vec!["User3@Contoso.com".into()], ..RecordQuery::default() })
+        .await
+        .expect("count");
+    assert_eq!(user, 2, "records 3 and 10");
+    let field = upgraded
+        .count(&RecordQuery {
+            field: Some(archive::query::FieldFilter {
+                name: "NAME".into(),
+                value: Some("Account 4".into()),
+            }),
+            ..RecordQuery::default()
+        })
+        .await
+        .expect("count");
+    assert_eq!(field, 1);
+    // Row 3, listed by records 5 and 10.
+    let listed = uuid::Uuid::parse_str("5f3b0b3e-1c2d-4e5f-9a8b-000000000003").expect("guid");
+    let page = upgraded
+        .search(
+            &RecordQuery { record_id: Some(listed), ..RecordQuery::default() },
+            &archive::PageRequest { limit: 100, after: None, order: archive::Order::OldestFirst },
+        )
+        .await
+        .expect("search");
+    let vias: Vec<Option<archive::Via>> = page.rows.iter().map(|r| r.via).collect();
+    assert_eq!(
+        vias,
+        vec![
+            Some(archive::Via::Entity),
+            Some(archive::Via::QueryResults),
+            Some(archive::Via::QueryResults)
+        ]
+    );
+    upgraded.ingest(batch(&records(15, 1))).await.expect("ingest");
+    let report = upgraded.verify().await.expect("verify");
+    assert!(report.is_intact(), "{:?}", report.findings);
+    assert_eq!(report.records, 13);
 }
 
 /// Aggregations over whole UTC days read the report counts; other periods and filters read the

@@ -40,7 +40,7 @@ async fn a_batch_across_a_month_boundary_lands_in_both_months() {
     ];
     let receipt = archive.ingest(batch(&raws)).await.expect("ingest");
     assert_eq!(receipt.inserted, 4);
-    for table in ["records", "record_bytes", "field_values"] {
+    for table in ["records", "record_blocks", "field_values"] {
         let names = partitions_of(&sql, table).await;
         for month in ["2025_12", "2026_06", "2026_07", "2026_08"] {
             assert!(names.contains(&format!("{table}_{month}")), "{table}: {names:?}");

@@ -12,6 +12,76 @@ async fn seq_of(sql: &tokio_postgres::Client, n: u32) -> i64 {
         .get(0)
 }
 
+/// The verbatim bytes of the records of one block, as a forger would rewrite them (the test
+/// archives are too small for a compression dictionary).
+#[derive(Debug)]
+struct Block {
+    first_seq: i64,
+    seqs: Vec<i64>,
+    raws: Vec<Vec<u8>>,
+    hashes: Vec<Vec<u8>>,
+}
+
+impl Block {
+    /// The block that holds the record with this seq.
+    async fn of(sql: &tokio_postgres::Client, seq: i64) -> Block {
+        let row = sql
+            .query_one(
+                "SELECT first_seq, seq_offsets, raw_lens, hashes, bytes, dictionary \
+                 FROM d365audit.record_blocks WHERE first_seq <= $1 AND last_seq >= $1",
+                &[&seq],
+            )
+            .await
+            .expect("the record's block");
+        let first_seq: i64 = row.get(0);
+        let offsets: Option<Vec<i32>> = row.get(1);
+        let lens: Vec<i32> = row.get(2);
+        let hashes: Vec<u8> = row.get(3);
+        let packed: Vec<u8> = row.get(4);
+        assert_eq!(row.get::<_, Option<i32>>(5), None, "no dictionary in a test archive");
+        let total = lens.iter().map(|l| *l as usize).sum();
+        let raw = zstd::bulk::decompress(&packed, total).expect("decompress");
+        let mut raws = Vec::new();
+        let mut start = 0;
+        for len in &lens {
+            raws.push(raw[start..start + *len as usize].to_vec());
+            start += *len as usize;
+        }
+        let seqs = offsets.map_or_else(
+            || vec![first_seq],
+            |o| o.iter().map(|o| first_seq + i64::from(*o)).collect(),
+        );
+        Block { first_seq, seqs, raws, hashes: hashes.chunks(32).map(<[u8]>::to_vec).collect() }
+    }
+
+    fn index(&self, seq: i64) -> usize {
+        self.seqs.iter().position(|s| *s == seq).expect("the record is in its block")
+    }
+
+    /// Writes the block back, recompressed.
+    async fn write(&self, sql: &tokio_postgres::Client) {
+        let offsets: Vec<i32> = self.seqs.iter().map(|s| (s - self.first_seq) as i32).collect();
+        let lens: Vec<i32> = self.raws.iter().map(|r| r.len() as i32).collect();
+        let packed = zstd::bulk::compress(&self.raws.concat(), 3).expect("compress");
+        let changed = sql
+            .execute(
+                "UPDATE d365audit.record_blocks SET last_seq = $2, seq_offsets = $3, \
+                   raw_lens = $4, hashes = $5, bytes = $6 WHERE first_seq = $1",
+                &[
+                    &self.first_seq,
+                    self.seqs.last().expect("a record"),
+                    &offsets,
+                    &lens,
+                    &self.hashes.concat(),
+                    &packed,
+                ],
+            )
+            .await
+            .expect("tamper");
+        assert_eq!(changed, 1);
+    }
+}
+
 /// An archive of 60 records in 3 sealed batches (seals 1..3, seq 1..60).
 async fn sealed_archive(db: &TestDatabase) -> archive_postgres::PostgresArchive {
     let archive = open(db).await;
@@ -31,18 +101,13 @@ async fn altered_bytes_are_named_and_reading_them_fails_cleanly() {
     let archive = sealed_archive(&db).await;
     let sql = db.connect().await;
     // One byte of the JSON changed, recompressed so that it still decompresses.
-    let mut json = records(25, 1).remove(0);
+    let seq = seq_of(&sql, 25).await;
+    let mut block = Block::of(&sql, seq).await;
+    let index = block.index(seq);
+    let json = &mut block.raws[index];
     let at = json.len() - 3;
     json[at] = b'X';
-    let forged = zstd::bulk::compress(&json, 3).expect("compress");
-    let changed = sql
-        .execute(
-            "UPDATE d365audit.record_bytes SET bytes = $1 WHERE seq = $2",
-            &[&forged, &seq_of(&sql, 25).await],
-        )
-        .await
-        .expect("tamper");
-    assert_eq!(changed, 1);
+    block.write(&sql).await;
     let report = archive.verify().await.expect("verify");
     assert!(
         report.findings.contains(&Finding::RecordAltered { batch: 2, record_id: record_id(25) }),
@@ -52,9 +117,11 @@ async fn altered_bytes_are_named_and_reading_them_fails_cleanly() {
     assert!(
         report.findings.iter().any(|f| matches!(f, Finding::BatchContentChanged { batch: 2, .. }))
     );
-    // Garbage that does not decompress: named too, and `record` says the archive is corrupt.
+    // Garbage that does not decompress: the records of the block are named (30 among them),
+    // and `record` says the archive is corrupt.
     sql.execute(
-        "UPDATE d365audit.record_bytes SET bytes = '\\x00ff00ff' WHERE seq = $1",
+        "UPDATE d365audit.record_blocks SET bytes = '\\x00ff00ff' \
+         WHERE first_seq <= $1 AND last_seq >= $1",
         &[&seq_of(&sql, 30).await],
     )
     .await
@@ -77,11 +144,13 @@ async fn removed_records_edited_seals_and_smuggled_records_are_found() {
     let sql = db.connect().await;
     // A record of batch 1 removed (row and bytes).
     let five = seq_of(&sql, 5).await;
-    for table in ["records", "record_bytes"] {
-        sql.execute(&format!("DELETE FROM d365audit.{table} WHERE seq = $1"), &[&five])
-            .await
-            .expect("tamper");
-    }
+    sql.execute("DELETE FROM d365audit.records WHERE seq = $1", &[&five]).await.expect("tamper");
+    let mut block = Block::of(&sql, five).await;
+    let index = block.index(five);
+    block.seqs.remove(index);
+    block.raws.remove(index);
+    block.hashes.remove(index);
+    block.write(&sql).await;
     // Seal 2 edited.
     sql.batch_execute(
         "UPDATE d365audit.seals SET committed_at = committed_at + interval '1 second' \
@@ -100,10 +169,18 @@ async fn removed_records_edited_seals_and_smuggled_records_are_found() {
     )
     .await
     .expect("tamper");
+    let block = Block::of(&sql, sixty).await;
+    let index = block.index(sixty);
+    let raw = &block.raws[index];
     sql.execute(
-        "INSERT INTO d365audit.record_bytes SELECT tenant_id, event_time, seq + 1, dictionary, \
-           raw_len, hash, bytes FROM d365audit.record_bytes WHERE seq = $1",
-        &[&sixty],
+        "INSERT INTO d365audit.record_blocks SELECT tenant_id, event_time, $1, $1, NULL, NULL, \
+           ARRAY[$2::integer], $3, $4 FROM d365audit.records WHERE seq = $1",
+        &[
+            &(sixty + 1),
+            &(raw.len() as i32),
+            &block.hashes[index],
+            &zstd::bulk::compress(raw, 3).expect("compress"),
+        ],
     )
     .await
     .expect("tamper");
@@ -128,7 +205,7 @@ async fn removed_records_edited_seals_and_smuggled_records_are_found() {
         "DELETE FROM d365audit.records WHERE seq BETWEEN \
            (SELECT first_seq FROM d365audit.seals WHERE seq = 3) AND \
            (SELECT last_seq FROM d365audit.seals WHERE seq = 3); \
-         DELETE FROM d365audit.record_bytes WHERE seq BETWEEN \
+         DELETE FROM d365audit.record_blocks WHERE first_seq BETWEEN \
            (SELECT first_seq FROM d365audit.seals WHERE seq = 3) AND \
            (SELECT last_seq FROM d365audit.seals WHERE seq = 3); \
          DELETE FROM d365audit.seals WHERE seq = 3;",
@@ -150,12 +227,11 @@ async fn a_rewritten_hash_or_a_lost_normalized_row_is_an_altered_record() {
     let db = TestDatabase::create(&server).await;
     let archive = sealed_archive(&db).await;
     let sql = db.connect().await;
-    sql.execute(
-        "UPDATE d365audit.record_bytes SET hash = sha256(hash) WHERE seq = $1",
-        &[&seq_of(&sql, 7).await],
-    )
-    .await
-    .expect("tamper");
+    let seven = seq_of(&sql, 7).await;
+    let mut block = Block::of(&sql, seven).await;
+    let index = block.index(seven);
+    block.hashes[index] = vec![7; 32];
+    block.write(&sql).await;
     sql.execute("DELETE FROM d365audit.records WHERE record_id = $1", &[&record_id(47)])
         .await
         .expect("tamper");
