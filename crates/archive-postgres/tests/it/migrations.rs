@@ -151,17 +151,8 @@ async fn an_archive_of_schema_version_1_upgrades_and_keeps_its_records() {
         .get(0);
     assert_eq!(counted, 20, "10 records counted per day and per hour");
     // The memberships moved into the records' rows: records 5 and 10 listed row 3.
-    let listed = uuid::Uuid::parse_str("5f3b0b3e-1c2d-4e5f-9a8b-000000000003").expect("guid");
-    let page = upgraded
-        .search(
-            &RecordQuery { record_id: Some(listed), ..RecordQuery::default() },
-            &archive::PageRequest { limit: 100, after: None, order: archive::Order::OldestFirst },
-        )
-        .await
-        .expect("search");
-    let vias: Vec<Option<archive::Via>> = page.rows.iter().map(|r| r.via).collect();
     assert_eq!(
-        vias,
+        row_3_vias(&upgraded).await,
         vec![
             Some(archive::Via::Entity),
             Some(archive::Via::QueryResults),
@@ -251,17 +242,8 @@ async fn an_archive_of_schema_version_5_gets_compact_keys_and_smaller_indexes() 
         .expect("count");
     assert_eq!(field, 1);
     // Row 3, listed by records 5 and 10.
-    let listed = uuid::Uuid::parse_str("5f3b0b3e-1c2d-4e5f-9a8b-000000000003").expect("guid");
-    let page = upgraded
-        .search(
-            &RecordQuery { record_id: Some(listed), ..RecordQuery::default() },
-            &archive::PageRequest { limit: 100, after: None, order: archive::Order::OldestFirst },
-        )
-        .await
-        .expect("search");
-    let vias: Vec<Option<archive::Via>> = page.rows.iter().map(|r| r.via).collect();
     assert_eq!(
-        vias,
+        row_3_vias(&upgraded).await,
         vec![
             Some(archive::Via::Entity),
             Some(archive::Via::QueryResults),
@@ -324,4 +306,17 @@ async fn whole_day_reports_read_the_report_counts() {
         users_day,
         "hours of one user: records"
     );
+}
+
+/// How each record of row 3's timeline (oldest first) involves the row.
+async fn row_3_vias(archive: &PostgresArchive) -> Vec<Option<archive::Via>> {
+    let row_3 = uuid::Uuid::parse_str("5f3b0b3e-1c2d-4e5f-9a8b-000000000003").expect("guid");
+    let page = archive
+        .search(
+            &RecordQuery { record_id: Some(row_3), ..RecordQuery::default() },
+            &archive::PageRequest { limit: 100, after: None, order: archive::Order::OldestFirst },
+        )
+        .await
+        .expect("search");
+    page.rows.iter().map(|r| r.via).collect()
 }
