@@ -460,12 +460,12 @@ impl SqliteArchive {
     }
 }
 
-/// For each record, whether its `Id` is absent from the main key table, looked up on a read-only
-/// connection so the writer need not (see [`PackedBatch::merge_epoch`]). Any failure answers
-/// "unknown" (`false`): the writer then looks itself.
 /// Keys per statement of the pre-check (SQLite allows 32,766 parameters).
 const KEYS_PER_PROBE: usize = 256;
 
+/// For each record, whether its `Id` is absent from the main key table, looked up on a read-only
+/// connection so the writer need not (see [`PackedBatch::merge_epoch`]). Any failure answers
+/// "unknown" (`false`): the writer then looks itself.
 fn absent_from_main(shared: &Shared, records: &[ColumnRecord]) -> Vec<bool> {
     let idle = shared.idle_readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
     let Some(conn) = idle.or_else(|| open_reader(&shared.path, &shared.options).ok()) else {
