@@ -528,3 +528,30 @@ async fn whole_day_reports_read_the_daily_counts() {
     let days = total(one_user, Dimension::Day).await;
     assert_eq!(days, hours * 2, "users per day come from the counts, hours from the records");
 }
+
+/// Batches larger than one pre-check statement (256 keys) whose records are partly in the main
+/// key table, partly staged, partly repeated inside the batch, and partly new.
+#[tokio::test]
+async fn large_batches_find_merged_staged_and_repeated_records() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let path = folder.path().join("archive.sqlite");
+    let archive =
+        SqliteArchive::open_with(&path, crate::clock(), merging_every(500)).expect("open");
+    let start = chrono::DateTime::UNIX_EPOCH;
+    let raw = |n: u32| crate::crm_json(n, start, "a@contoso.com", &record_id(n % 13), &[]);
+    let first: Vec<Vec<u8>> = (1..=600).map(raw).collect();
+    let receipt = archive.ingest(batch(&first)).await.expect("ingest");
+    assert_eq!(receipt.inserted, 600);
+    // The writer merges after answering, before it takes the next batch.
+    let staged: Vec<Vec<u8>> = (601..=700).map(raw).collect();
+    archive.ingest(batch(&staged)).await.expect("ingest");
+    assert_eq!(rows_in(&path, "record_keys"), 600, "the first 600 keys were merged");
+    assert_eq!(rows_in(&path, "record_keys_staged"), 100, "the next 100 are staged");
+    // 1..=700 again (merged and staged), 701..=800 new, and 750..=760 twice in the batch.
+    let mut mixed: Vec<Vec<u8>> = (1..=800).map(raw).collect();
+    mixed.extend((750..=760).map(raw));
+    let receipt = archive.ingest(batch(&mixed)).await.expect("ingest");
+    assert_eq!((receipt.inserted, receipt.duplicates, receipt.variants), (100, 711, 0));
+    assert_eq!(archive.count(&RecordQuery::default()).await.expect("count"), 800);
+    assert!(archive.verify().await.expect("verify").is_intact());
+}
