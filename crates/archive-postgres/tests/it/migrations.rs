@@ -153,11 +153,7 @@ async fn an_archive_of_schema_version_1_upgrades_and_keeps_its_records() {
     // The memberships moved into the records' rows: records 5 and 10 listed row 3.
     assert_eq!(
         row_3_vias(&upgraded).await,
-        vec![
-            Some(archive::Via::Entity),
-            Some(archive::Via::QueryResults),
-            Some(archive::Via::QueryResults)
-        ],
+        ROW_3_VIAS,
         "record 3 is about row 3, records 5 and 10 listed it"
     );
     let per_day = upgraded
@@ -242,14 +238,7 @@ async fn an_archive_of_schema_version_5_gets_compact_keys_and_smaller_indexes() 
         .expect("count");
     assert_eq!(field, 1);
     // Row 3, listed by records 5 and 10.
-    assert_eq!(
-        row_3_vias(&upgraded).await,
-        vec![
-            Some(archive::Via::Entity),
-            Some(archive::Via::QueryResults),
-            Some(archive::Via::QueryResults)
-        ]
-    );
+    assert_eq!(row_3_vias(&upgraded).await, ROW_3_VIAS);
     upgraded.ingest(batch(&records(15, 1))).await.expect("ingest");
     let report = upgraded.verify().await.expect("verify");
     assert!(report.is_intact(), "{:?}", report.findings);
@@ -307,6 +296,13 @@ async fn whole_day_reports_read_the_report_counts() {
         "hours of one user: records"
     );
 }
+
+/// Row 3's timeline in the upgrade tests: record 3 is about it, records 5 and 10 listed it.
+const ROW_3_VIAS: [Option<archive::Via>; 3] = [
+    Some(archive::Via::Entity),
+    Some(archive::Via::QueryResults),
+    Some(archive::Via::QueryResults),
+];
 
 /// How each record of row 3's timeline (oldest first) involves the row.
 async fn row_3_vias(archive: &PostgresArchive) -> Vec<Option<archive::Via>> {
