@@ -26,6 +26,10 @@ use archive::{Archive, Dimension, PageRequest, Quarantined, RecordQuery};
 use archive_sqlite::{ColumnBatch, ColumnRecord, SqliteArchive};
 use chrono::{TimeZone, Utc};
 
+/// The allocator of the `d365audit` binary, so that the figures are the product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, Clone)]

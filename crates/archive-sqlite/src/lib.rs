@@ -379,9 +379,11 @@ impl SqliteArchive {
         }
         let (records, merge_epoch) = tokio::task::spawn_blocking(move || {
             let merge_epoch = shared.merge_epoch.load(Ordering::Acquire);
-            let absent = absent_from_main(&shared, &records);
+            let keys: Vec<RecordKey> =
+                records.iter().map(|r| RecordKey::of(&r.columns.id)).collect();
+            let absent = absent_from_main(&shared, &keys);
             let records = records.into_iter().map(|r| (r.raw, r.columns)).collect();
-            shared.packer.pack(records, &shared.known_ids, &absent).map(|r| (r, merge_epoch))
+            shared.packer.pack(records, keys, &shared.known_ids, &absent).map(|r| (r, merge_epoch))
         })
         .await
         .map_err(|e| ArchiveError::Storage {
@@ -463,10 +465,10 @@ impl SqliteArchive {
 /// Keys per statement of the pre-check (SQLite allows 32,766 parameters).
 const KEYS_PER_PROBE: usize = 256;
 
-/// For each record, whether its `Id` is absent from the main key table, looked up on a read-only
+/// For each record's key, whether it is absent from the main key table, looked up on a read-only
 /// connection so the writer need not (see [`PackedBatch::merge_epoch`]). Any failure answers
 /// "unknown" (`false`): the writer then looks itself.
-fn absent_from_main(shared: &Shared, records: &[ColumnRecord]) -> Vec<bool> {
+fn absent_from_main(shared: &Shared, keys: &[RecordKey]) -> Vec<bool> {
     let idle = shared.idle_readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
     let Some(conn) = idle.or_else(|| open_reader(&shared.path, &shared.options).ok()) else {
         return Vec::new();
@@ -475,7 +477,6 @@ fn absent_from_main(shared: &Shared, records: &[ColumnRecord]) -> Vec<bool> {
         // Sorted and many to a statement: one search per key costs the statement's overhead
         // each time, and neighbouring keys share the pages a search reads. The last chunk is
         // padded with its last key so that every probe is the same cached statement.
-        let keys: Vec<RecordKey> = records.iter().map(|r| RecordKey::of(&r.columns.id)).collect();
         let mut sorted: Vec<&RecordKey> = keys.iter().collect();
         sorted.sort_unstable();
         sorted.dedup();

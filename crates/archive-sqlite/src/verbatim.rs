@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension};
 use zstd::bulk::Compressor;
 use zstd::zstd_safe::CParameter;
 
-use crate::encoding::failed;
+use crate::encoding::{RecordKey, failed};
 use crate::ids::{KnownIds, RecordIds};
 
 /// A trained compression dictionary and its row id in `dictionaries`.
@@ -26,6 +26,8 @@ pub(crate) struct Dictionary {
 #[derive(Debug)]
 pub(crate) struct PackedRecord {
     pub(crate) columns: RecordColumns,
+    /// The record's `Id` as stored in `record_keys`.
+    pub(crate) key: RecordKey,
     /// The ids of the columns' values already known when the record was packed.
     pub(crate) ids: RecordIds,
     pub(crate) hash: Digest,
@@ -80,6 +82,7 @@ impl Packer {
     pub(crate) fn pack(
         &self,
         records: Vec<(Vec<u8>, RecordColumns)>,
+        keys: Vec<RecordKey>,
         known: &KnownIds,
         absent_from_main: &[bool],
     ) -> Result<Vec<PackedRecord>, ArchiveError> {
@@ -90,7 +93,8 @@ impl Packer {
         let mut codec = self.take_codec(dictionary.as_deref())?;
         let mut out = Vec::with_capacity(records.len());
         let absent = absent_from_main.iter().copied().chain(std::iter::repeat(false));
-        for (((raw, columns), ids), absent_from_main) in records.into_iter().zip(ids).zip(absent) {
+        let records = records.into_iter().zip(keys).zip(ids).zip(absent);
+        for ((((raw, columns), key), ids), absent_from_main) in records {
             let packed = codec.compress(&raw).map_err(|e| ArchiveError::Storage {
                 doing: "compressing a record".into(),
                 message: e.to_string(),
@@ -101,6 +105,7 @@ impl Packer {
                 dictionary: dictionary_id,
                 packed,
                 columns,
+                key,
                 ids,
                 absent_from_main,
             });

@@ -451,7 +451,7 @@ impl Writer {
 
         for record in &batch.records {
             let c = &record.columns;
-            let key = RecordKey::of(&c.id);
+            let key = record.key.clone();
             let stored: Option<i64> = match new_keys.get(&key) {
                 Some(seq) => Some(*seq),
                 None if precheck_holds && record.absent_from_main => match &self.staged_keys {

@@ -23,6 +23,12 @@ use clap::{Parser, Subcommand};
 
 use crate::archive_url::ArchiveLocation;
 
+/// mimalloc instead of the C library's allocator: ingest allocates and frees many small values
+/// on different threads (parsing, packing, the writer, the release thread), and with glibc's
+/// allocator that cost about 15% of the CPU of an ingest (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// d365audit: a self-hosted, evidence-grade archive for Dynamics 365 / Dataverse audit and
 /// activity logs.
 #[derive(Debug, Parser)]
