@@ -17,7 +17,7 @@
 --   across tenants without locking, then locks them tenant by tenant (each a single-shard
 --   UPDATE ... FOR UPDATE SKIP LOCKED, which Citus routes to one shard).
 -- - The archive-wide control tables (the hash chain, totals and its ingest lock, cursors,
---   compression dictionaries, quarantine) are small and become reference tables: one copy on
+--   compression dictionaries, quarantine) and the names that rows refer to by id (names) are small and become reference tables: one copy on
 --   every node, so the chain stays one linear chain for the whole archive.
 -- - The access tables (accounts, sessions, API tokens, the access log) are archive-wide, small,
 --   written by the server replicas, which connect to the coordinator, and never joined with a
@@ -40,6 +40,8 @@ SELECT create_reference_table('d365audit.dictionaries')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.dictionaries'::regclass);
 SELECT create_reference_table('d365audit.quarantine')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.quarantine'::regclass);
+SELECT create_reference_table('d365audit.names')
+WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.names'::regclass);
 SELECT create_reference_table('d365audit.change_totals')
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'd365audit.change_totals'::regclass);
 

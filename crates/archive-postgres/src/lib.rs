@@ -133,6 +133,7 @@ mod database_url;
 mod failure;
 mod ingest;
 mod keys;
+mod names;
 mod partitions;
 mod plan;
 mod queue;
@@ -208,6 +209,7 @@ struct Shared {
     /// `None` for a read-only handle.
     clock: Option<Arc<dyn Clock>>,
     packer: Packer,
+    names: names::Names,
     dictionaries: Arc<DictionaryCache>,
     partitions: MonthlyPartitions,
     next_training_at: AtomicU64,
@@ -322,6 +324,7 @@ impl PostgresArchive {
                 pool,
                 clock,
                 packer: Packer::default(),
+                names: names::Names::default(),
                 dictionaries: Arc::default(),
                 partitions: MonthlyPartitions::default(),
                 next_training_at,
@@ -385,6 +388,18 @@ impl PostgresArchive {
             .partitions
             .ensure(conn, &months, self.shared.options.partition_lock_timeout)
             .await
+    }
+
+    /// Looks up (or stores) the ids of the names a prepared batch holds, before its
+    /// transaction (see the `names` module).
+    async fn store_names(
+        &self,
+        conn: &Object,
+        prepared: &mut ingest::PreparedBatch,
+    ) -> Result<(), ArchiveError> {
+        let ids = self.shared.names.ids(conn, prepared.texts()).await?;
+        prepared.set_names(ids);
+        Ok(())
     }
 
     /// Trains the compression dictionary once the archive holds enough records, or picks up
@@ -532,9 +547,10 @@ impl Archive for PostgresArchive {
         if batch.records.is_empty() && batch.quarantined.is_empty() && batch.cursors.is_empty() {
             return Ok(IngestReceipt::default());
         }
-        let prepared = self.prepare(batch).await?;
+        let mut prepared = self.prepare(batch).await?;
         let mut conn = self.connection().await?;
         self.ensure_partitions(&mut conn, &prepared).await?;
+        self.store_names(&conn, &mut prepared).await?;
         let written = match ingest::write(&mut conn, &prepared, clock.as_ref()).await {
             Ok(written) => written,
             Err(error) => {
@@ -556,7 +572,7 @@ impl Archive for PostgresArchive {
         page: &PageRequest,
     ) -> Result<Page<RecordSummary>, ArchiveError> {
         let conn = self.connection().await?;
-        reading::search(&conn, query, page).await
+        reading::search(&conn, &self.shared.names, query, page).await
     }
 
     async fn count(&self, query: &RecordQuery) -> Result<u64, ArchiveError> {
@@ -571,12 +587,12 @@ impl Archive for PostgresArchive {
         limit: u32,
     ) -> Result<Vec<Bucket>, ArchiveError> {
         let conn = self.connection().await?;
-        reading::aggregate(&conn, query, by, limit).await
+        reading::aggregate(&conn, &self.shared.names, query, by, limit).await
     }
 
     async fn record(&self, id: &str) -> Result<Option<StoredRecord>, ArchiveError> {
         let conn = self.connection().await?;
-        reading::record(&conn, &self.shared.dictionaries, id).await
+        reading::record(&conn, &self.shared.names, &self.shared.dictionaries, id).await
     }
 
     async fn raw_page(

@@ -78,7 +78,7 @@ const RANGE_BLOCKS: &str = "SELECT x.first_seq, x.dictionary, x.seq_offsets, x.r
     x.hashes, x.bytes FROM d365audit.record_blocks x WHERE x.first_seq > $1 AND x.first_seq <= $2";
 
 /// The normalized rows of one seq range `($1, $2]`.
-const RANGE_RECORDS: &str = "SELECT seq, record_id FROM d365audit.records \
+const RANGE_RECORDS: &str = "SELECT seq, record_key FROM d365audit.records \
     WHERE seq > $1 AND seq <= $2";
 
 /// Records a range query covers at least (whole seals at a time).
@@ -218,7 +218,7 @@ async fn range(tx: &Transaction<'_>, lo: i64, hi: i64) -> Result<Vec<RangeRow>, 
         }
     }
     for row in tx.query(RANGE_RECORDS, &[&lo, &hi]).await.map_err(&fail)? {
-        let (seq, id): (i64, String) = (row.get(0), row.get(1));
+        let (seq, id): (i64, String) = (row.get(0), crate::keys::id_of_key(row.get(1)));
         let entry = rows.entry(seq).or_insert(RangeRow { seq, bytes: None, id: None });
         if let Some(bytes) = &mut entry.bytes {
             bytes.id = Some(id.clone());

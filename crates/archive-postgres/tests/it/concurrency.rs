@@ -53,7 +53,7 @@ async fn replicas_ingesting_overlapping_batches_store_each_record_once_in_one_ch
     let row = sql
         .query_one(
             "SELECT (SELECT count(*) FROM d365audit.records), \
-                    (SELECT count(DISTINCT record_id) FROM d365audit.records), \
+                    (SELECT count(DISTINCT record_key) FROM d365audit.records), \
                     (SELECT count(DISTINCT seq) FROM d365audit.records), \
                     (SELECT coalesce(sum(coalesce(cardinality(seq_offsets), 1)), 0)::bigint \
                        FROM d365audit.record_blocks), \

@@ -188,7 +188,7 @@ async fn a_read_only_handle_runs_the_console_too() {
     open(&db).await.ingest(batch(&records(1, 5))).await.expect("ingest");
     let reader = PostgresArchive::connect_read_only(&db.url).await.expect("read-only connects");
     let result =
-        reader.run_sql("SELECT record_id FROM records ORDER BY seq", limits(3, 5000)).await;
+        reader.run_sql("SELECT record_id FROM records_named ORDER BY seq", limits(3, 5000)).await;
     let result = result.expect("query");
     assert_eq!((result.rows.len(), result.truncated), (3, true));
     assert_eq!(result.rows[0], vec![json!(super::record_id(1))]);

@@ -1,0 +1,220 @@
+-- d365audit PostgreSQL archive, schema version 7: repeated strings as integer ids.
+--
+-- Applied like every migration (src/schema.rs). Never edit a released migration: add the next.
+--
+-- Users, operations, organizations, entity names, messages, client IPs, primary values, result
+-- statuses and field names repeat from record to record: each distinct text is stored once in
+-- `names` and the rows hold its 4-byte id (an `_ref` column) instead of the text. The Id of a
+-- record is packed in `records` as in `record_keys` (src/keys.rs). The field-value index holds
+-- one 64-bit key per row, the field name's id in the high 32 bits and a 32-bit hash of the value
+-- in the low ones: one expression whose statistics PostgreSQL gathers, so a frequent (name,
+-- value) pair is estimated as frequent (the product of a name's and a value's selectivities was
+-- 60 times too low for ('statecode', '1')), and a field name alone is a range of keys.
+--
+-- `records`, `field_values` and the report counts are copied into new tables and the old ones
+-- dropped, so the upgrade leaves no dead rows behind and needs no VACUUM. It locks the record
+-- tables while it runs: stop the collectors first. Verbatim bytes, keys and seals are untouched,
+-- so `verify` finds the records exactly as before.
+
+CREATE SEQUENCE d365audit.name_ids AS integer MINVALUE 1 START WITH 1;
+CREATE TABLE d365audit.names (
+    id integer PRIMARY KEY DEFAULT nextval('d365audit.name_ids'),
+    name text COLLATE "C" NOT NULL UNIQUE
+);
+ALTER SEQUENCE d365audit.name_ids OWNED BY d365audit.names.id;
+-- Filters compare ASCII-folded text (src/plan.rs resolves them to ids through this index).
+CREATE INDEX names_folded ON d365audit.names
+    (translate(name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'));
+
+-- Every text already stored, once. Field names are stored folded (queries compare them so).
+INSERT INTO d365audit.names (name)
+    SELECT DISTINCT s FROM (
+        SELECT unnest(ARRAY[workload COLLATE "C", operation COLLATE "C", user_name,
+            organization COLLATE "C", entity COLLATE "C", message COLLATE "C",
+            client_ip COLLATE "C", primary_value COLLATE "C", result_status COLLATE "C"]) AS s
+        FROM d365audit.records
+        UNION ALL
+        SELECT DISTINCT translate(name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+        FROM d365audit.field_values
+    ) t
+    WHERE s IS NOT NULL ORDER BY s;
+
+-- records: the old table and its partitions step aside (renamed, indexes dropped), the new one
+-- gets partitions with the same names and bounds, and the rows are copied over.
+DROP INDEX d365audit.records_user, d365audit.records_entity, d365audit.records_seq,
+    d365audit.records_listed;
+ALTER TABLE d365audit.records DROP CONSTRAINT records_pkey;
+ALTER TABLE d365audit.records RENAME TO records_6;
+DROP INDEX d365audit.field_values_value;
+ALTER TABLE d365audit.field_values RENAME TO field_values_6;
+
+-- Columns ordered so that alignment wastes nothing: 8-byte, 4-byte, 2-byte, then the rest.
+CREATE TABLE d365audit.records (
+    tenant_id uuid NOT NULL,
+    event_time timestamptz NOT NULL,
+    seq bigint NOT NULL,
+    user_ref integer NOT NULL,
+    workload_ref integer NOT NULL,
+    operation_ref integer NOT NULL,
+    categories integer NOT NULL,
+    organization_ref integer,
+    entity_ref integer,
+    message_ref integer,
+    client_ip_ref integer,
+    primary_value_ref integer,
+    result_status_ref integer,
+    record_type smallint NOT NULL,
+    access smallint NOT NULL,
+    -- The Id, packed as in record_keys.
+    record_key bytea NOT NULL,
+    system_user_id uuid,
+    entity_id uuid,
+    correlation_id uuid,
+    listed uuid[]
+) PARTITION BY RANGE (event_time);
+
+CREATE TABLE d365audit.field_values (
+    tenant_id uuid NOT NULL,
+    event_time timestamptz NOT NULL,
+    seq bigint NOT NULL,
+    -- The ASCII-folded field name.
+    name_ref integer NOT NULL,
+    value text NOT NULL
+) PARTITION BY RANGE (event_time);
+
+DO $partitions$
+DECLARE
+    part record;
+    old_name text;
+BEGIN
+    FOR part IN
+        SELECT c.relname, p.relname AS parent, pg_get_expr(c.relpartbound, c.oid) AS bound
+        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        JOIN pg_class p ON p.oid = i.inhparent
+        WHERE i.inhparent IN ('d365audit.records_6'::regclass,
+                              'd365audit.field_values_6'::regclass)
+    LOOP
+        old_name := part.relname || '_6';
+        EXECUTE format('ALTER TABLE d365audit.%I RENAME TO %I', part.relname, old_name);
+        EXECUTE format('CREATE TABLE d365audit.%I PARTITION OF d365audit.%I %s',
+            part.relname, replace(part.parent, '_6', ''), part.bound);
+    END LOOP;
+END
+$partitions$;
+
+INSERT INTO d365audit.records (tenant_id, event_time, seq, user_ref, workload_ref,
+        operation_ref, categories, organization_ref, entity_ref, message_ref, client_ip_ref,
+        primary_value_ref, result_status_ref, record_type, access, record_key, system_user_id,
+        entity_id, correlation_id, listed)
+    SELECT r.tenant_id, r.event_time, r.seq, u.id, w.id, o.id, r.categories, org.id, e.id, m.id,
+        ip.id, pv.id, rs.id, r.record_type::smallint, r.access,
+        CASE WHEN r.record_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                THEN decode(replace(r.record_id, '-', ''), 'hex')
+             WHEN octet_length(r.record_id) = 16 THEN convert_to(r.record_id, 'UTF8') || '\xff'::bytea
+             ELSE convert_to(r.record_id, 'UTF8') END,
+        r.system_user_id, r.entity_id, r.correlation_id, r.listed
+    FROM d365audit.records_6 r
+    JOIN d365audit.names u ON u.name = r.user_name
+    JOIN d365audit.names w ON w.name = r.workload COLLATE "C"
+    JOIN d365audit.names o ON o.name = r.operation COLLATE "C"
+    LEFT JOIN d365audit.names org ON org.name = r.organization COLLATE "C"
+    LEFT JOIN d365audit.names e ON e.name = r.entity COLLATE "C"
+    LEFT JOIN d365audit.names m ON m.name = r.message COLLATE "C"
+    LEFT JOIN d365audit.names ip ON ip.name = r.client_ip COLLATE "C"
+    LEFT JOIN d365audit.names pv ON pv.name = r.primary_value COLLATE "C"
+    LEFT JOIN d365audit.names rs ON rs.name = r.result_status COLLATE "C"
+    ORDER BY r.event_time, r.seq;
+DROP TABLE d365audit.records_6;
+
+INSERT INTO d365audit.field_values (tenant_id, event_time, seq, name_ref, value)
+    SELECT f.tenant_id, f.event_time, f.seq, n.id, f.value
+    FROM d365audit.field_values_6 f
+    JOIN d365audit.names n ON n.name =
+        translate(f.name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+    ORDER BY f.event_time, f.seq;
+DROP TABLE d365audit.field_values_6;
+
+-- The time index (and primary key), users, Dataverse records, seq ranges, result sets.
+ALTER TABLE d365audit.records ADD PRIMARY KEY (event_time, seq, tenant_id);
+CREATE INDEX records_user ON d365audit.records (user_ref, event_time, seq);
+CREATE INDEX records_entity ON d365audit.records (entity_id, event_time, seq)
+    WHERE entity_id IS NOT NULL;
+CREATE INDEX records_seq ON d365audit.records (seq);
+CREATE INDEX records_listed ON d365audit.records USING gin (listed);
+CREATE INDEX field_values_key ON d365audit.field_values
+    (((name_ref::bigint << 32) | (hashtext(value)::bigint & 4294967295)), event_time, seq);
+
+-- Report counts: the same keys with ids, 0 where a record has no value.
+ALTER TABLE d365audit.daily_counts RENAME TO daily_counts_6;
+ALTER INDEX d365audit.daily_counts_pkey RENAME TO daily_counts_6_pkey;
+CREATE TABLE d365audit.daily_counts (
+    tenant_id uuid NOT NULL,
+    day date NOT NULL,
+    organization_ref integer NOT NULL,
+    user_ref integer NOT NULL,
+    entity_ref integer NOT NULL,
+    message_ref integer NOT NULL,
+    workload_ref integer NOT NULL,
+    categories integer NOT NULL,
+    access smallint NOT NULL,
+    records bigint NOT NULL,
+    PRIMARY KEY (tenant_id, day, organization_ref, user_ref, entity_ref, message_ref, access,
+        categories, workload_ref)
+);
+INSERT INTO d365audit.daily_counts
+    SELECT c.tenant_id, c.day, coalesce(org.id, 0), u.id, coalesce(e.id, 0), coalesce(m.id, 0),
+        w.id, c.categories, c.access, sum(c.records)
+    FROM d365audit.daily_counts_6 c
+    JOIN d365audit.names u ON u.name = c.user_name
+    JOIN d365audit.names w ON w.name = c.workload
+    LEFT JOIN d365audit.names org ON org.name = c.organization AND c.organization <> ''
+    LEFT JOIN d365audit.names e ON e.name = c.entity AND c.entity <> ''
+    LEFT JOIN d365audit.names m ON m.name = c.message AND c.message <> ''
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9;
+DROP TABLE d365audit.daily_counts_6;
+
+ALTER TABLE d365audit.hourly_counts RENAME TO hourly_counts_6;
+ALTER INDEX d365audit.hourly_counts_pkey RENAME TO hourly_counts_6_pkey;
+CREATE TABLE d365audit.hourly_counts (
+    tenant_id uuid NOT NULL,
+    day date NOT NULL,
+    hour integer NOT NULL,
+    organization_ref integer NOT NULL,
+    records bigint NOT NULL,
+    PRIMARY KEY (tenant_id, day, hour, organization_ref)
+);
+INSERT INTO d365audit.hourly_counts
+    SELECT c.tenant_id, c.day, c.hour, coalesce(org.id, 0), sum(c.records)
+    FROM d365audit.hourly_counts_6 c
+    LEFT JOIN d365audit.names org ON org.name = c.organization AND c.organization <> ''
+    GROUP BY 1, 2, 3, 4;
+DROP TABLE d365audit.hourly_counts_6;
+
+-- For the SQL console and ad hoc queries: the records and field values with their texts, as
+-- schema 6 stored them.
+CREATE VIEW d365audit.records_named AS
+    SELECT r.tenant_id, r.event_time, r.seq,
+        CASE WHEN octet_length(r.record_key) = 16 THEN encode(r.record_key, 'hex')::uuid::text
+             WHEN octet_length(r.record_key) = 17 AND get_byte(r.record_key, 16) = 255
+                THEN convert_from(substring(r.record_key FROM 1 FOR 16), 'UTF8')
+             ELSE convert_from(r.record_key, 'UTF8') END AS record_id,
+        r.record_type::integer & 65535 AS record_type, w.name AS workload, o.name AS operation,
+        u.name AS user_name, r.system_user_id, org.name AS organization, e.name AS entity,
+        r.entity_id, m.name AS message, r.access, r.categories, ip.name AS client_ip,
+        pv.name AS primary_value, r.correlation_id, rs.name AS result_status, r.listed
+    FROM d365audit.records r
+    LEFT JOIN d365audit.names u ON u.id = r.user_ref
+    LEFT JOIN d365audit.names w ON w.id = r.workload_ref
+    LEFT JOIN d365audit.names o ON o.id = r.operation_ref
+    LEFT JOIN d365audit.names org ON org.id = r.organization_ref
+    LEFT JOIN d365audit.names e ON e.id = r.entity_ref
+    LEFT JOIN d365audit.names m ON m.id = r.message_ref
+    LEFT JOIN d365audit.names ip ON ip.id = r.client_ip_ref
+    LEFT JOIN d365audit.names pv ON pv.id = r.primary_value_ref
+    LEFT JOIN d365audit.names rs ON rs.id = r.result_status_ref;
+CREATE VIEW d365audit.field_values_named AS
+    SELECT f.tenant_id, n.name, f.value, f.event_time, f.seq
+    FROM d365audit.field_values f LEFT JOIN d365audit.names n ON n.id = f.name_ref;
+
+ANALYZE d365audit.names, d365audit.records, d365audit.field_values, d365audit.daily_counts,
+    d365audit.hourly_counts;
