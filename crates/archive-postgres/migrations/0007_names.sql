@@ -1,4 +1,4 @@
--- d365audit PostgreSQL archive, schema version 7: repeated strings as integer ids.
+-- d365audit PostgreSQL archive, schema version 7: repeated strings and tenants as integer ids.
 --
 -- Applied like every migration (src/schema.rs). Never edit a released migration: add the next.
 --
@@ -11,10 +11,49 @@
 -- value) pair is estimated as frequent (the product of a name's and a value's selectivities was
 -- 60 times too low for ('statecode', '1')), and a field name alone is a range of keys.
 --
--- `records`, `field_values` and the report counts are copied into new tables and the old ones
+-- Tenants get a 2-byte id in `tenants` (`tenant_ref`), which replaces the 16-byte tenant id in
+-- the rows and keys of `record_keys`, `records`, `record_blocks`, `field_values` and the report
+-- counts (variants, system users and the blob queue keep the tenant id). The time index of
+-- `records` is no longer a primary key: a seq is unique on its own (record_keys makes sure), so
+-- the index is (event_time, seq), 16 bytes less per entry.
+--
+-- `record_keys`, `records`, `field_values` and the report counts are copied into new tables and the old ones
 -- dropped, so the upgrade leaves no dead rows behind and needs no VACUUM. It locks the record
 -- tables while it runs: stop the collectors first. Verbatim bytes, keys and seals are untouched,
 -- so `verify` finds the records exactly as before.
+
+CREATE SEQUENCE d365audit.tenant_refs AS smallint MINVALUE 1 START WITH 1;
+CREATE TABLE d365audit.tenants (
+    tenant_ref smallint PRIMARY KEY DEFAULT nextval('d365audit.tenant_refs'),
+    tenant_id uuid NOT NULL UNIQUE
+);
+ALTER SEQUENCE d365audit.tenant_refs OWNED BY d365audit.tenants.tenant_ref;
+INSERT INTO d365audit.tenants (tenant_id)
+    SELECT DISTINCT tenant_id FROM d365audit.record_keys ORDER BY tenant_id;
+
+-- record_keys: the same keys with the tenant's ref.
+ALTER TABLE d365audit.record_keys RENAME TO record_keys_6;
+ALTER INDEX d365audit.record_keys_pkey RENAME TO record_keys_6_pkey;
+CREATE TABLE d365audit.record_keys (
+    record_key bytea NOT NULL,
+    tenant_ref smallint NOT NULL,
+    event_time timestamptz NOT NULL,
+    seq bigint NOT NULL
+);
+INSERT INTO d365audit.record_keys (record_key, tenant_ref, event_time, seq)
+    SELECT k.record_key, t.tenant_ref, k.event_time, k.seq
+    FROM d365audit.record_keys_6 k JOIN d365audit.tenants t ON t.tenant_id = k.tenant_id
+    ORDER BY k.record_key, t.tenant_ref;
+DROP TABLE d365audit.record_keys_6;
+ALTER TABLE d365audit.record_keys ADD PRIMARY KEY (record_key, tenant_ref);
+
+-- record_blocks: a column added and one dropped, not copied (one row per block: the rows are
+-- few, their bytes stay where they are).
+ALTER TABLE d365audit.record_blocks ADD COLUMN tenant_ref smallint;
+UPDATE d365audit.record_blocks b SET tenant_ref = t.tenant_ref
+    FROM d365audit.tenants t WHERE t.tenant_id = b.tenant_id;
+ALTER TABLE d365audit.record_blocks ALTER COLUMN tenant_ref SET NOT NULL;
+ALTER TABLE d365audit.record_blocks DROP COLUMN tenant_id;
 
 CREATE SEQUENCE d365audit.name_ids AS integer MINVALUE 1 START WITH 1;
 CREATE TABLE d365audit.names (
@@ -50,7 +89,6 @@ ALTER TABLE d365audit.field_values RENAME TO field_values_6;
 
 -- Columns ordered so that alignment wastes nothing: 8-byte, 4-byte, 2-byte, then the rest.
 CREATE TABLE d365audit.records (
-    tenant_id uuid NOT NULL,
     event_time timestamptz NOT NULL,
     seq bigint NOT NULL,
     user_ref integer NOT NULL,
@@ -63,6 +101,7 @@ CREATE TABLE d365audit.records (
     client_ip_ref integer,
     primary_value_ref integer,
     result_status_ref integer,
+    tenant_ref smallint NOT NULL,
     record_type smallint NOT NULL,
     access smallint NOT NULL,
     -- The Id, packed as in record_keys.
@@ -74,11 +113,11 @@ CREATE TABLE d365audit.records (
 ) PARTITION BY RANGE (event_time);
 
 CREATE TABLE d365audit.field_values (
-    tenant_id uuid NOT NULL,
     event_time timestamptz NOT NULL,
     seq bigint NOT NULL,
     -- The ASCII-folded field name.
     name_ref integer NOT NULL,
+    tenant_ref smallint NOT NULL,
     value text NOT NULL
 ) PARTITION BY RANGE (event_time);
 
@@ -102,18 +141,19 @@ BEGIN
 END
 $partitions$;
 
-INSERT INTO d365audit.records (tenant_id, event_time, seq, user_ref, workload_ref,
-        operation_ref, categories, organization_ref, entity_ref, message_ref, client_ip_ref,
-        primary_value_ref, result_status_ref, record_type, access, record_key, system_user_id,
-        entity_id, correlation_id, listed)
-    SELECT r.tenant_id, r.event_time, r.seq, u.id, w.id, o.id, r.categories, org.id, e.id, m.id,
-        ip.id, pv.id, rs.id, r.record_type::smallint, r.access,
+INSERT INTO d365audit.records (event_time, seq, user_ref, workload_ref, operation_ref,
+        categories, organization_ref, entity_ref, message_ref, client_ip_ref, primary_value_ref,
+        result_status_ref, tenant_ref, record_type, access, record_key, system_user_id, entity_id,
+        correlation_id, listed)
+    SELECT r.event_time, r.seq, u.id, w.id, o.id, r.categories, org.id, e.id, m.id, ip.id, pv.id,
+        rs.id, t.tenant_ref, r.record_type::smallint, r.access,
         CASE WHEN r.record_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
                 THEN decode(replace(r.record_id, '-', ''), 'hex')
              WHEN octet_length(r.record_id) = 16 THEN convert_to(r.record_id, 'UTF8') || '\xff'::bytea
              ELSE convert_to(r.record_id, 'UTF8') END,
         r.system_user_id, r.entity_id, r.correlation_id, r.listed
     FROM d365audit.records_6 r
+    JOIN d365audit.tenants t ON t.tenant_id = r.tenant_id
     JOIN d365audit.names u ON u.name = r.user_name
     JOIN d365audit.names w ON w.name = r.workload COLLATE "C"
     JOIN d365audit.names o ON o.name = r.operation COLLATE "C"
@@ -126,16 +166,17 @@ INSERT INTO d365audit.records (tenant_id, event_time, seq, user_ref, workload_re
     ORDER BY r.event_time, r.seq;
 DROP TABLE d365audit.records_6;
 
-INSERT INTO d365audit.field_values (tenant_id, event_time, seq, name_ref, value)
-    SELECT f.tenant_id, f.event_time, f.seq, n.id, f.value
+INSERT INTO d365audit.field_values (tenant_ref, event_time, seq, name_ref, value)
+    SELECT t.tenant_ref, f.event_time, f.seq, n.id, f.value
     FROM d365audit.field_values_6 f
+    JOIN d365audit.tenants t ON t.tenant_id = f.tenant_id
     JOIN d365audit.names n ON n.name =
         translate(f.name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
     ORDER BY f.event_time, f.seq;
 DROP TABLE d365audit.field_values_6;
 
--- The time index (and primary key), users, Dataverse records, seq ranges, result sets.
-ALTER TABLE d365audit.records ADD PRIMARY KEY (event_time, seq, tenant_id);
+-- The time index, users, Dataverse records, seq ranges, result sets.
+CREATE INDEX records_time ON d365audit.records (event_time, seq);
 CREATE INDEX records_user ON d365audit.records (user_ref, event_time, seq);
 CREATE INDEX records_entity ON d365audit.records (entity_id, event_time, seq)
     WHERE entity_id IS NOT NULL;
@@ -148,7 +189,6 @@ CREATE INDEX field_values_key ON d365audit.field_values
 ALTER TABLE d365audit.daily_counts RENAME TO daily_counts_6;
 ALTER INDEX d365audit.daily_counts_pkey RENAME TO daily_counts_6_pkey;
 CREATE TABLE d365audit.daily_counts (
-    tenant_id uuid NOT NULL,
     day date NOT NULL,
     organization_ref integer NOT NULL,
     user_ref integer NOT NULL,
@@ -156,15 +196,18 @@ CREATE TABLE d365audit.daily_counts (
     message_ref integer NOT NULL,
     workload_ref integer NOT NULL,
     categories integer NOT NULL,
+    tenant_ref smallint NOT NULL,
     access smallint NOT NULL,
     records bigint NOT NULL,
-    PRIMARY KEY (tenant_id, day, organization_ref, user_ref, entity_ref, message_ref, access,
+    PRIMARY KEY (tenant_ref, day, organization_ref, user_ref, entity_ref, message_ref, access,
         categories, workload_ref)
 );
-INSERT INTO d365audit.daily_counts
-    SELECT c.tenant_id, c.day, coalesce(org.id, 0), u.id, coalesce(e.id, 0), coalesce(m.id, 0),
-        w.id, c.categories, c.access, sum(c.records)
+INSERT INTO d365audit.daily_counts (day, organization_ref, user_ref, entity_ref, message_ref,
+        workload_ref, categories, tenant_ref, access, records)
+    SELECT c.day, coalesce(org.id, 0), u.id, coalesce(e.id, 0), coalesce(m.id, 0), w.id,
+        c.categories, t.tenant_ref, c.access, sum(c.records)
     FROM d365audit.daily_counts_6 c
+    JOIN d365audit.tenants t ON t.tenant_id = c.tenant_id
     JOIN d365audit.names u ON u.name = c.user_name
     JOIN d365audit.names w ON w.name = c.workload
     LEFT JOIN d365audit.names org ON org.name = c.organization AND c.organization <> ''
@@ -176,16 +219,17 @@ DROP TABLE d365audit.daily_counts_6;
 ALTER TABLE d365audit.hourly_counts RENAME TO hourly_counts_6;
 ALTER INDEX d365audit.hourly_counts_pkey RENAME TO hourly_counts_6_pkey;
 CREATE TABLE d365audit.hourly_counts (
-    tenant_id uuid NOT NULL,
     day date NOT NULL,
     hour integer NOT NULL,
     organization_ref integer NOT NULL,
+    tenant_ref smallint NOT NULL,
     records bigint NOT NULL,
-    PRIMARY KEY (tenant_id, day, hour, organization_ref)
+    PRIMARY KEY (tenant_ref, day, hour, organization_ref)
 );
-INSERT INTO d365audit.hourly_counts
-    SELECT c.tenant_id, c.day, c.hour, coalesce(org.id, 0), sum(c.records)
+INSERT INTO d365audit.hourly_counts (day, hour, organization_ref, tenant_ref, records)
+    SELECT c.day, c.hour, coalesce(org.id, 0), t.tenant_ref, sum(c.records)
     FROM d365audit.hourly_counts_6 c
+    JOIN d365audit.tenants t ON t.tenant_id = c.tenant_id
     LEFT JOIN d365audit.names org ON org.name = c.organization AND c.organization <> ''
     GROUP BY 1, 2, 3, 4;
 DROP TABLE d365audit.hourly_counts_6;
@@ -193,7 +237,7 @@ DROP TABLE d365audit.hourly_counts_6;
 -- For the SQL console and ad hoc queries: the records and field values with their texts, as
 -- schema 6 stored them.
 CREATE VIEW d365audit.records_named AS
-    SELECT r.tenant_id, r.event_time, r.seq,
+    SELECT t.tenant_id, r.event_time, r.seq,
         CASE WHEN octet_length(r.record_key) = 16 THEN encode(r.record_key, 'hex')::uuid::text
              WHEN octet_length(r.record_key) = 17 AND get_byte(r.record_key, 16) = 255
                 THEN convert_from(substring(r.record_key FROM 1 FOR 16), 'UTF8')
@@ -203,6 +247,7 @@ CREATE VIEW d365audit.records_named AS
         r.entity_id, m.name AS message, r.access, r.categories, ip.name AS client_ip,
         pv.name AS primary_value, r.correlation_id, rs.name AS result_status, r.listed
     FROM d365audit.records r
+    LEFT JOIN d365audit.tenants t ON t.tenant_ref = r.tenant_ref
     LEFT JOIN d365audit.names u ON u.id = r.user_ref
     LEFT JOIN d365audit.names w ON w.id = r.workload_ref
     LEFT JOIN d365audit.names o ON o.id = r.operation_ref
@@ -213,8 +258,9 @@ CREATE VIEW d365audit.records_named AS
     LEFT JOIN d365audit.names pv ON pv.id = r.primary_value_ref
     LEFT JOIN d365audit.names rs ON rs.id = r.result_status_ref;
 CREATE VIEW d365audit.field_values_named AS
-    SELECT f.tenant_id, n.name, f.value, f.event_time, f.seq
-    FROM d365audit.field_values f LEFT JOIN d365audit.names n ON n.id = f.name_ref;
+    SELECT t.tenant_id, n.name, f.value, f.event_time, f.seq
+    FROM d365audit.field_values f LEFT JOIN d365audit.names n ON n.id = f.name_ref
+    LEFT JOIN d365audit.tenants t ON t.tenant_ref = f.tenant_ref;
 
-ANALYZE d365audit.names, d365audit.records, d365audit.field_values, d365audit.daily_counts,
-    d365audit.hourly_counts;
+ANALYZE d365audit.tenants, d365audit.record_keys, d365audit.record_blocks, d365audit.names,
+    d365audit.records, d365audit.field_values, d365audit.daily_counts, d365audit.hourly_counts;

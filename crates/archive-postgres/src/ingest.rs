@@ -94,6 +94,8 @@ pub(crate) struct PreparedBatch {
     /// The id of every name the batch's rows hold (see the `names` module), set by
     /// [`PreparedBatch::set_names`] before the write.
     names: HashMap<String, i32>,
+    /// The ref of every tenant of the batch, set with the names.
+    tenant_refs: HashMap<Uuid, i16>,
     /// The batch's field names, ASCII case folded (as stored).
     folded_fields: Vec<String>,
 }
@@ -143,9 +145,23 @@ impl PreparedBatch {
         texts
     }
 
-    /// The ids of [`PreparedBatch::texts`].
-    pub(crate) fn set_names(&mut self, names: HashMap<String, i32>) {
+    /// The batch's tenants.
+    pub(crate) fn tenants(&self) -> Vec<Uuid> {
+        let mut tenants: Vec<Uuid> = self.records.iter().map(|r| r.tenant).collect();
+        tenants.sort_unstable();
+        tenants.dedup();
+        tenants
+    }
+
+    /// The ids of [`PreparedBatch::texts`] and the refs of [`PreparedBatch::tenants`].
+    pub(crate) fn set_names(&mut self, names: HashMap<String, i32>, tenants: HashMap<Uuid, i16>) {
         self.names = names;
+        self.tenant_refs = tenants;
+    }
+
+    /// The ref of a tenant of the batch (0 if it was not looked up, which `tenants` rules out).
+    fn tenant_ref(&self, tenant: Uuid) -> i16 {
+        self.tenant_refs.get(&tenant).copied().unwrap_or(0)
     }
 
     /// The id of a name of the batch (0 if it was not looked up, which `texts` rules out).
@@ -194,6 +210,7 @@ fn prepare_with(batch: IngestBatch, codec: &mut Codec) -> Result<PreparedBatch, 
         blocks: Vec::new(),
         codec: None,
         names: HashMap::new(),
+        tenant_refs: HashMap::new(),
         folded_fields: Vec::new(),
     };
     let mut positions: HashMap<(Uuid, String), usize> = HashMap::new();
@@ -258,22 +275,22 @@ const SEQ_BLOCK: usize = 1 << 24;
 
 const NEXT_BLOCK: &str = "SELECT nextval('d365audit.record_seq')";
 
-const STAGE: &str = "COPY pg_temp.ingest_keys (position, record_key, tenant_id, event_time) \
+const STAGE: &str = "COPY pg_temp.ingest_keys (position, record_key, tenant_ref, event_time) \
     FROM STDIN (FORMAT binary)";
-const STAGE_TYPES: &[Type] = &[Type::INT4, Type::BYTEA, Type::UUID, Type::TIMESTAMPTZ];
+const STAGE_TYPES: &[Type] = &[Type::INT4, Type::BYTEA, Type::INT2, Type::TIMESTAMPTZ];
 
 /// The temporary staging table, created once per connection (see `PostgresArchive::connect`).
 pub(crate) const CREATE_STAGING: &str = "CREATE TEMPORARY TABLE IF NOT EXISTS ingest_keys (
     position integer NOT NULL,
     record_key bytea NOT NULL,
-    tenant_id uuid NOT NULL,
+    tenant_ref smallint NOT NULL,
     event_time timestamptz NOT NULL
 ) ON COMMIT DELETE ROWS";
 
 const INSERT_KEYS: &str = "INSERT INTO d365audit.record_keys \
-    (record_key, tenant_id, event_time, seq) \
-    SELECT s.record_key, s.tenant_id, s.event_time, $1::bigint + s.position \
-    FROM pg_temp.ingest_keys s ORDER BY s.record_key, s.tenant_id \
+    (record_key, tenant_ref, event_time, seq) \
+    SELECT s.record_key, s.tenant_ref, s.event_time, $1::bigint + s.position \
+    FROM pg_temp.ingest_keys s ORDER BY s.record_key, s.tenant_ref \
     ON CONFLICT DO NOTHING RETURNING seq";
 
 /// The kept record of each duplicate and its hash, taken from its block (NULL when its bytes
@@ -285,19 +302,19 @@ fn stored_duplicates() -> String {
            ELSE array_position(b.seq_offsets, (k.seq - b.first_seq)::integer) - 1 END) + 1 \
            FOR 32) \
          FROM pg_temp.ingest_keys s \
-         JOIN d365audit.record_keys k ON k.record_key = s.record_key AND k.tenant_id = s.tenant_id \
+         JOIN d365audit.record_keys k ON k.record_key = s.record_key AND k.tenant_ref = s.tenant_ref \
          {} WHERE s.position = ANY ($1::integer[])",
         crate::blocks::block_of("k", "x.first_seq, x.seq_offsets, x.hashes")
     )
 }
 
-const COPY_RECORDS: &str = "COPY d365audit.records (seq, tenant_id, event_time, record_key, \
+const COPY_RECORDS: &str = "COPY d365audit.records (seq, tenant_ref, event_time, record_key, \
     record_type, workload_ref, operation_ref, user_ref, system_user_id, organization_ref, \
     entity_ref, entity_id, message_ref, access, categories, client_ip_ref, primary_value_ref, \
     correlation_id, result_status_ref, listed) FROM STDIN (FORMAT binary)";
 const RECORD_TYPES: &[Type] = &[
     Type::INT8,
-    Type::UUID,
+    Type::INT2,
     Type::TIMESTAMPTZ,
     Type::BYTEA,
     Type::INT2,
@@ -318,10 +335,10 @@ const RECORD_TYPES: &[Type] = &[
     Type::UUID_ARRAY,
 ];
 
-const COPY_BLOCKS: &str = "COPY d365audit.record_blocks (tenant_id, event_time, first_seq, \
+const COPY_BLOCKS: &str = "COPY d365audit.record_blocks (tenant_ref, event_time, first_seq, \
     last_seq, dictionary, seq_offsets, raw_lens, hashes, bytes) FROM STDIN (FORMAT binary)";
 const BLOCK_TYPES: &[Type] = &[
-    Type::UUID,
+    Type::INT2,
     Type::TIMESTAMPTZ,
     Type::INT8,
     Type::INT8,
@@ -332,9 +349,9 @@ const BLOCK_TYPES: &[Type] = &[
     Type::BYTEA,
 ];
 
-const COPY_FIELDS: &str = "COPY d365audit.field_values (seq, tenant_id, event_time, name_ref, \
+const COPY_FIELDS: &str = "COPY d365audit.field_values (seq, tenant_ref, event_time, name_ref, \
     value) FROM STDIN (FORMAT binary)";
-const FIELD_TYPES: &[Type] = &[Type::INT8, Type::UUID, Type::TIMESTAMPTZ, Type::INT4, Type::TEXT];
+const FIELD_TYPES: &[Type] = &[Type::INT8, Type::INT2, Type::TIMESTAMPTZ, Type::INT4, Type::TEXT];
 
 const INSERT_SYSTEM_USERS: &str = "INSERT INTO d365audit.system_users \
     (system_user_id, user_name, tenant_id) \
@@ -536,23 +553,23 @@ pub(crate) async fn write_in(
     Ok(Written { receipt, records_total: records_before as u64 + inserted })
 }
 
-const ADD_DAILY_COUNTS: &str = "INSERT INTO d365audit.daily_counts (tenant_id, day, \
+const ADD_DAILY_COUNTS: &str = "INSERT INTO d365audit.daily_counts (tenant_ref, day, \
      organization_ref, user_ref, entity_ref, message_ref, access, categories, workload_ref, \
      records) \
-     SELECT * FROM unnest($1::uuid[], $2::date[], $3::int4[], $4::int4[], $5::int4[], \
+     SELECT * FROM unnest($1::int2[], $2::date[], $3::int4[], $4::int4[], $5::int4[], \
      $6::int4[], $7::int2[], $8::int4[], $9::int4[], $10::int8[]) \
-     ON CONFLICT (tenant_id, day, organization_ref, user_ref, entity_ref, message_ref, access, \
+     ON CONFLICT (tenant_ref, day, organization_ref, user_ref, entity_ref, message_ref, access, \
      categories, workload_ref) DO UPDATE SET records = daily_counts.records + excluded.records";
 
-const ADD_HOURLY_COUNTS: &str = "INSERT INTO d365audit.hourly_counts (tenant_id, day, hour, \
+const ADD_HOURLY_COUNTS: &str = "INSERT INTO d365audit.hourly_counts (tenant_ref, day, hour, \
      organization_ref, records) \
-     SELECT * FROM unnest($1::uuid[], $2::date[], $3::int4[], $4::int4[], $5::int8[]) \
-     ON CONFLICT (tenant_id, day, hour, organization_ref) \
+     SELECT * FROM unnest($1::int2[], $2::date[], $3::int4[], $4::int4[], $5::int8[]) \
+     ON CONFLICT (tenant_ref, day, hour, organization_ref) \
      DO UPDATE SET records = hourly_counts.records + excluded.records";
 
-/// A `daily_counts` key: tenant, UTC day, ids of organization, user, entity and message,
+/// A `daily_counts` key: tenant ref, UTC day, ids of organization, user, entity and message,
 /// access, categories, id of the workload (0 where a record has no value).
-type DailyKey = (Uuid, NaiveDate, i32, i32, i32, i32, i16, i32, i32);
+type DailyKey = (i16, NaiveDate, i32, i32, i32, i32, i16, i32, i32);
 
 /// Adds the new records' counts per day (see migrations 4 and 7), keys sorted.
 async fn add_report_counts(
@@ -562,7 +579,7 @@ async fn add_report_counts(
 ) -> Result<(), ArchiveError> {
     let fail = failed("adding report counts");
     let mut daily: BTreeMap<DailyKey, i64> = BTreeMap::new();
-    let mut hourly: BTreeMap<(Uuid, NaiveDate, i32, i32), i64> = BTreeMap::new();
+    let mut hourly: BTreeMap<(i16, NaiveDate, i32, i32), i64> = BTreeMap::new();
     for (position, seq) in seq_of.iter().enumerate() {
         if seq.is_none() {
             continue;
@@ -571,8 +588,9 @@ async fn add_report_counts(
         let c = &record.columns;
         let day = c.time.date_naive();
         let organization = batch.id_of(&c.organization).unwrap_or(0);
+        let tenant = batch.tenant_ref(record.tenant);
         let key = (
-            record.tenant,
+            tenant,
             day,
             organization,
             batch.id(&c.user),
@@ -583,10 +601,10 @@ async fn add_report_counts(
             batch.id(&c.workload),
         );
         *daily.entry(key).or_default() += 1;
-        *hourly.entry((record.tenant, day, c.time.hour() as i32, organization)).or_default() += 1;
+        *hourly.entry((tenant, day, c.time.hour() as i32, organization)).or_default() += 1;
     }
     let keys: Vec<&DailyKey> = daily.keys().collect();
-    let tenants: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+    let tenants: Vec<i16> = keys.iter().map(|k| k.0).collect();
     let days: Vec<NaiveDate> = keys.iter().map(|k| k.1).collect();
     let organizations: Vec<i32> = keys.iter().map(|k| k.2).collect();
     let users: Vec<i32> = keys.iter().map(|k| k.3).collect();
@@ -614,7 +632,7 @@ async fn add_report_counts(
     )
     .await
     .map_err(&fail)?;
-    let tenants: Vec<Uuid> = hourly.keys().map(|k| k.0).collect();
+    let tenants: Vec<i16> = hourly.keys().map(|k| k.0).collect();
     let days: Vec<NaiveDate> = hourly.keys().map(|k| k.1).collect();
     let hours: Vec<i32> = hourly.keys().map(|k| k.2).collect();
     let organizations: Vec<i32> = hourly.keys().map(|k| k.3).collect();
@@ -714,7 +732,7 @@ async fn stage(tx: &Transaction<'_>, batch: &PreparedBatch) -> Result<(), Archiv
             .write(&[
                 &position,
                 &record_key(&record.columns.id),
-                &record.tenant,
+                &batch.tenant_ref(record.tenant),
                 &record.columns.time,
             ])
             .await
@@ -776,7 +794,7 @@ async fn copy_blocks(
             .map(|p| batch.records[batch.staged[*p]].columns.time)
             .min()
             .unwrap_or_default();
-        let tenant = batch.records[batch.staged[parts.positions[0]]].tenant;
+        let tenant = batch.tenant_ref(batch.records[batch.staged[parts.positions[0]]].tenant);
         writer
             .as_mut()
             .write(&[
@@ -820,7 +838,7 @@ async fn copy_new_records(
             .as_mut()
             .write(&[
                 seq,
-                &record.tenant,
+                &batch.tenant_ref(record.tenant),
                 &c.time,
                 &record_key(&c.id),
                 // Every u16 maps to one i16 and back.
@@ -854,6 +872,7 @@ async fn copy_new_records(
             BinaryCopyInWriter::new(tx.copy_in(&statement).await.map_err(&fail)?, FIELD_TYPES);
         pin_mut!(writer);
         for (seq, record) in &new {
+            let tenant = batch.tenant_ref(record.tenant);
             // One row per field name (ASCII case folded, as queries compare it) and value, so
             // a field search meets each record once.
             let mut seen = HashSet::new();
@@ -864,7 +883,7 @@ async fn copy_new_records(
                 }
                 writer
                     .as_mut()
-                    .write(&[seq, &record.tenant, &record.columns.time, &name, value])
+                    .write(&[seq, &tenant, &record.columns.time, &name, value])
                     .await
                     .map_err(&fail)?;
             }

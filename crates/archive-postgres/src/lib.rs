@@ -398,7 +398,8 @@ impl PostgresArchive {
         prepared: &mut ingest::PreparedBatch,
     ) -> Result<(), ArchiveError> {
         let ids = self.shared.names.ids(conn, prepared.texts()).await?;
-        prepared.set_names(ids);
+        let tenants = self.shared.names.tenant_refs(conn, prepared.tenants()).await?;
+        prepared.set_names(ids, tenants);
         Ok(())
     }
 

@@ -1,4 +1,6 @@
-//! Repeated strings as integer ids (schema 7): users, workloads, operations, organizations,
+//! Repeated strings and tenants as integer ids (schema 7). Tenants get a 2-byte ref in
+//! `d365audit.tenants`, which the record-bearing rows and keys hold instead of the 16-byte
+//! tenant id. Users, workloads, operations, organizations,
 //! entity names, messages, client IPs, primary values, result statuses and (ASCII-folded) field
 //! names are stored once in `d365audit.names`, and the record rows, field values and report
 //! counts hold their 4-byte id (the `_ref` columns).
@@ -14,6 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use archive::ArchiveError;
 use deadpool_postgres::ClientWrapper;
+use uuid::Uuid;
 
 use crate::failure::failed;
 use crate::plan::fold;
@@ -31,6 +34,7 @@ pub(crate) struct Names {
 struct Cache {
     ids: HashMap<Arc<str>, i32>,
     names: HashMap<i32, Arc<str>>,
+    tenants: HashMap<Uuid, i16>,
 }
 
 impl Cache {
@@ -47,6 +51,12 @@ impl Cache {
 
 const ADD_NAMES: &str = "INSERT INTO d365audit.names (name) \
     SELECT n FROM unnest($1::text[]) n ORDER BY n ON CONFLICT DO NOTHING";
+
+const ADD_TENANTS: &str = "INSERT INTO d365audit.tenants (tenant_id) \
+    SELECT t FROM unnest($1::uuid[]) t ORDER BY t ON CONFLICT DO NOTHING";
+
+const TENANT_REFS: &str =
+    "SELECT tenant_id, tenant_ref FROM d365audit.tenants WHERE tenant_id = ANY ($1::uuid[])";
 
 const IDS_OF: &str = "SELECT id, name FROM d365audit.names WHERE name = ANY ($1::text[])";
 
@@ -97,6 +107,51 @@ impl Names {
             return Err(ArchiveError::Storage {
                 doing: "storing names".into(),
                 message: format!("the name `{lost}` has no id after being stored"),
+            });
+        }
+        Ok(found)
+    }
+
+    /// The refs of `tenants`, giving the tenants not stored yet their refs first (like
+    /// [`Names::ids`]).
+    pub(crate) async fn tenant_refs(
+        &self,
+        client: &ClientWrapper,
+        tenants: impl IntoIterator<Item = Uuid>,
+    ) -> Result<HashMap<Uuid, i16>, ArchiveError> {
+        let mut found = HashMap::new();
+        let mut missing: Vec<Uuid> = Vec::new();
+        {
+            let cache = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+            for tenant in tenants {
+                match cache.tenants.get(&tenant) {
+                    Some(tenant_ref) => {
+                        found.insert(tenant, *tenant_ref);
+                    }
+                    None => missing.push(tenant),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        missing.sort_unstable();
+        missing.dedup();
+        let fail = failed("storing tenants");
+        let statement = client.prepare_cached(ADD_TENANTS).await.map_err(&fail)?;
+        client.execute(&statement, &[&missing]).await.map_err(&fail)?;
+        let statement = client.prepare_cached(TENANT_REFS).await.map_err(&fail)?;
+        let rows = client.query(&statement, &[&missing]).await.map_err(&fail)?;
+        let mut cache = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        for row in rows {
+            let (tenant, tenant_ref): (Uuid, i16) = (row.get(0), row.get(1));
+            cache.tenants.insert(tenant, tenant_ref);
+            found.insert(tenant, tenant_ref);
+        }
+        if let Some(lost) = missing.iter().find(|tenant| !found.contains_key(*tenant)) {
+            return Err(ArchiveError::Storage {
+                doing: "storing tenants".into(),
+                message: format!("the tenant {lost} has no ref after being stored"),
             });
         }
         Ok(found)

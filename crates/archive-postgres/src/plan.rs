@@ -134,14 +134,14 @@ impl Params {
 }
 
 /// The columns of a [`archive::RecordSummary`] (names as ids, the Id as its key), then `via`
-/// and `tenant_id`; `t` is the alias
+/// and `tenant_ref`; `t` is the alias
 /// whose `event_time` and `seq` order the arm.
 pub(crate) fn summary_columns(t: &str, via: Option<Via>) -> String {
     format!(
         "{t}.seq, a.record_key, {t}.event_time, a.record_type, a.workload_ref, \
          a.operation_ref, a.user_ref, a.system_user_id, a.organization_ref, a.entity_ref, \
          a.entity_id, a.message_ref, a.access, a.categories, a.client_ip_ref, \
-         a.primary_value_ref, a.correlation_id, a.result_status_ref, {} AS via, a.tenant_id",
+         a.primary_value_ref, a.correlation_id, a.result_status_ref, {} AS via, a.tenant_ref",
         via_code(via)
     )
 }
@@ -151,7 +151,7 @@ pub(crate) const SUMMARY_WIDTH: usize = 20;
 
 /// The columns a verbatim page needs to find the bytes.
 pub(crate) fn key_columns(t: &str, _via: Option<Via>) -> String {
-    format!("a.tenant_id, a.record_key, {t}.event_time, {t}.seq")
+    format!("a.tenant_ref, a.record_key, {t}.event_time, {t}.seq")
 }
 
 fn via_code(via: Option<Via>) -> &'static str {
@@ -190,9 +190,9 @@ const RECORDS: &str = "d365audit.records a";
 macro_rules! record_of {
     ($x:literal) => {
         concat!(
-            " CROSS JOIN LATERAL (SELECT * FROM d365audit.records r WHERE r.tenant_id = ",
+            " CROSS JOIN LATERAL (SELECT * FROM d365audit.records r WHERE r.tenant_ref = ",
             $x,
-            ".tenant_id AND r.event_time = ",
+            ".tenant_ref AND r.event_time = ",
             $x,
             ".event_time AND r.seq = ",
             $x,
@@ -606,7 +606,7 @@ fn residual(f: &Filters, driver: Driver, resolved: &Resolved, params: &mut Param
             ),
         };
         c.push(format!(
-            "EXISTS (SELECT 1 FROM d365audit.field_values f WHERE f.tenant_id = a.tenant_id \
+            "EXISTS (SELECT 1 FROM d365audit.field_values f WHERE f.tenant_ref = a.tenant_ref \
              AND f.event_time = a.event_time AND f.seq = a.seq AND {found})"
         ));
     }

@@ -350,7 +350,7 @@ pub(crate) async fn record(
         "SELECT {}, s.seq, s.committed_at, b.* \
          FROM d365audit.record_keys k \
          JOIN d365audit.records a \
-           ON a.tenant_id = k.tenant_id AND a.event_time = k.event_time AND a.seq = k.seq \
+           ON a.tenant_ref = k.tenant_ref AND a.event_time = k.event_time AND a.seq = k.seq \
          {} \
          LEFT JOIN LATERAL (SELECT seq, committed_at FROM d365audit.seals \
            WHERE first_seq <= a.seq AND last_seq >= a.seq ORDER BY first_seq DESC LIMIT 1) s \

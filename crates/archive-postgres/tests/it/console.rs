@@ -90,7 +90,7 @@ async fn statements_run_as_the_console_role_in_a_read_only_transaction() {
     assert!(!tables.contains(&"accounts") && !tables.contains(&"access_log"), "{tables:?}");
     assert!(!tables.iter().any(|t| t.starts_with("records_20")), "no partitions: {tables:?}");
     let records_columns = &schema.iter().find(|(t, _)| t == "records").expect("records").1;
-    assert_eq!(&records_columns[..3], ["tenant_id", "event_time", "seq"]);
+    assert_eq!(&records_columns[..3], ["event_time", "seq", "user_ref"]);
     // Nothing changed.
     assert_eq!(archive.count(&archive::RecordQuery::default()).await.ok(), Some(20));
     assert!(archive.verify().await.expect("verify").is_intact());

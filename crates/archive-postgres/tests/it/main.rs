@@ -158,14 +158,25 @@ fn batch(raws: &[Vec<u8>]) -> IngestBatch {
     }
 }
 
-/// Takes a database of the current schema back to before migration 7: names as text in
-/// `records`, `field_values` and the report counts (tables of schema 6's shape, in partitions of
+/// Takes a database of the current schema back to before migration 7: tenant ids instead of
+/// refs, names as text in `records`, `field_values` and the report counts (tables of schema 6's shape, in partitions of
 /// the same bounds), the Id as text in `records`, schema 6's indexes, no `names`.
 const BEFORE_NAMES: &str = "\
     DROP VIEW d365audit.records_named, d365audit.field_values_named; \
-    DROP INDEX d365audit.records_user, d365audit.records_entity, d365audit.records_seq, \
-        d365audit.records_listed, d365audit.field_values_key; \
-    ALTER TABLE d365audit.records DROP CONSTRAINT records_pkey; \
+    DROP INDEX d365audit.records_time, d365audit.records_user, d365audit.records_entity, \
+        d365audit.records_seq, d365audit.records_listed, d365audit.field_values_key; \
+    ALTER TABLE d365audit.record_keys ADD COLUMN tenant_id uuid; \
+    UPDATE d365audit.record_keys k SET tenant_id = t.tenant_id FROM d365audit.tenants t \
+        WHERE t.tenant_ref = k.tenant_ref; \
+    ALTER TABLE d365audit.record_keys DROP CONSTRAINT record_keys_pkey; \
+    ALTER TABLE d365audit.record_keys DROP COLUMN tenant_ref; \
+    ALTER TABLE d365audit.record_keys ALTER COLUMN tenant_id SET NOT NULL; \
+    ALTER TABLE d365audit.record_keys ADD PRIMARY KEY (record_key, tenant_id); \
+    ALTER TABLE d365audit.record_blocks ADD COLUMN tenant_id uuid; \
+    UPDATE d365audit.record_blocks b SET tenant_id = t.tenant_id FROM d365audit.tenants t \
+        WHERE t.tenant_ref = b.tenant_ref; \
+    ALTER TABLE d365audit.record_blocks DROP COLUMN tenant_ref; \
+    ALTER TABLE d365audit.record_blocks ALTER COLUMN tenant_id SET NOT NULL; \
     ALTER TABLE d365audit.records RENAME TO records_7; \
     ALTER TABLE d365audit.field_values RENAME TO field_values_7; \
     CREATE TABLE d365audit.records (tenant_id uuid NOT NULL, event_time timestamptz NOT NULL, \
@@ -186,14 +197,14 @@ const BEFORE_NAMES: &str = "\
         EXECUTE format('CREATE TABLE d365audit.%I PARTITION OF d365audit.%I %s', part.relname, \
           replace(part.parent, '_7', ''), part.bound); \
       END LOOP; END $p$; \
-    INSERT INTO d365audit.records SELECT r.tenant_id, r.event_time, r.seq, \
+    INSERT INTO d365audit.records SELECT tt.tenant_id, r.event_time, r.seq, \
         CASE WHEN octet_length(r.record_key) = 16 THEN encode(r.record_key, 'hex')::uuid::text \
              WHEN octet_length(r.record_key) = 17 AND get_byte(r.record_key, 16) = 255 \
                 THEN convert_from(substring(r.record_key FROM 1 FOR 16), 'UTF8') \
              ELSE convert_from(r.record_key, 'UTF8') END, \
         r.record_type, w.name, o.name, u.name, r.system_user_id, org.name, e.name, r.entity_id, \
         m.name, r.access, r.categories, ip.name, pv.name, r.correlation_id, rs.name, r.listed \
-      FROM d365audit.records_7 r \
+      FROM d365audit.records_7 r JOIN d365audit.tenants tt ON tt.tenant_ref = r.tenant_ref \
       JOIN d365audit.names u ON u.id = r.user_ref JOIN d365audit.names w ON w.id = r.workload_ref \
       JOIN d365audit.names o ON o.id = r.operation_ref \
       LEFT JOIN d365audit.names org ON org.id = r.organization_ref \
@@ -202,8 +213,9 @@ const BEFORE_NAMES: &str = "\
       LEFT JOIN d365audit.names ip ON ip.id = r.client_ip_ref \
       LEFT JOIN d365audit.names pv ON pv.id = r.primary_value_ref \
       LEFT JOIN d365audit.names rs ON rs.id = r.result_status_ref; \
-    INSERT INTO d365audit.field_values SELECT f.tenant_id, n.name, f.value, f.event_time, f.seq \
-      FROM d365audit.field_values_7 f JOIN d365audit.names n ON n.id = f.name_ref; \
+    INSERT INTO d365audit.field_values SELECT tt.tenant_id, n.name, f.value, f.event_time, f.seq \
+      FROM d365audit.field_values_7 f JOIN d365audit.names n ON n.id = f.name_ref \
+      JOIN d365audit.tenants tt ON tt.tenant_ref = f.tenant_ref; \
     DROP TABLE d365audit.records_7, d365audit.field_values_7; \
     ALTER TABLE d365audit.records ADD PRIMARY KEY (event_time, seq, tenant_id); \
     CREATE INDEX records_user ON d365audit.records (hashtextextended(translate(user_name, \
@@ -223,9 +235,10 @@ const BEFORE_NAMES: &str = "\
         access smallint NOT NULL, categories integer NOT NULL, workload text COLLATE \"C\" NOT NULL, \
         records bigint NOT NULL, PRIMARY KEY (tenant_id, day, organization, user_name, entity, \
         message, access, categories, workload)); \
-    INSERT INTO d365audit.daily_counts SELECT c.tenant_id, c.day, coalesce(org.name, ''), \
+    INSERT INTO d365audit.daily_counts SELECT tt.tenant_id, c.day, coalesce(org.name, ''), \
         u.name, coalesce(e.name, ''), coalesce(m.name, ''), c.access, c.categories, w.name, \
         c.records FROM d365audit.daily_counts_7 c \
+      JOIN d365audit.tenants tt ON tt.tenant_ref = c.tenant_ref \
       JOIN d365audit.names u ON u.id = c.user_ref JOIN d365audit.names w ON w.id = c.workload_ref \
       LEFT JOIN d365audit.names org ON org.id = c.organization_ref \
       LEFT JOIN d365audit.names e ON e.id = c.entity_ref \
@@ -235,10 +248,12 @@ const BEFORE_NAMES: &str = "\
     CREATE TABLE d365audit.hourly_counts (tenant_id uuid NOT NULL, day date NOT NULL, \
         hour integer NOT NULL, organization text COLLATE \"C\" NOT NULL, records bigint NOT NULL, \
         PRIMARY KEY (tenant_id, day, hour, organization)); \
-    INSERT INTO d365audit.hourly_counts SELECT c.tenant_id, c.day, c.hour, \
+    INSERT INTO d365audit.hourly_counts SELECT tt.tenant_id, c.day, c.hour, \
         coalesce(org.name, ''), c.records FROM d365audit.hourly_counts_7 c \
+      JOIN d365audit.tenants tt ON tt.tenant_ref = c.tenant_ref \
       LEFT JOIN d365audit.names org ON org.id = c.organization_ref; \
-    DROP TABLE d365audit.daily_counts_7, d365audit.hourly_counts_7, d365audit.names; \
+    DROP TABLE d365audit.daily_counts_7, d365audit.hourly_counts_7, d365audit.names, \
+        d365audit.tenants; \
     DELETE FROM d365audit.schema_migrations WHERE version >= 7;";
 
 /// Takes a database of schema 6 back to before migration 6 once [`unpack_blocks`] has

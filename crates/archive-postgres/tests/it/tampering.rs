@@ -166,9 +166,9 @@ async fn removed_records_edited_seals_and_smuggled_records_are_found() {
     // A record added after the last seal, copied from record 60 with the next seq.
     let sixty = seq_of(&sql, 60).await;
     sql.execute(
-        "INSERT INTO d365audit.records SELECT tenant_id, event_time, seq + 1, user_ref, \
-           workload_ref, operation_ref, categories, organization_ref, entity_ref, message_ref, \
-           client_ip_ref, primary_value_ref, result_status_ref, record_type, access, \
+        "INSERT INTO d365audit.records SELECT event_time, seq + 1, user_ref, workload_ref, \
+           operation_ref, categories, organization_ref, entity_ref, message_ref, client_ip_ref, \
+           primary_value_ref, result_status_ref, tenant_ref, record_type, access, \
            convert_to('smuggled', 'UTF8'), system_user_id, entity_id, correlation_id, listed \
            FROM d365audit.records WHERE seq = $1",
         &[&sixty],
@@ -179,8 +179,9 @@ async fn removed_records_edited_seals_and_smuggled_records_are_found() {
     let index = block.index(sixty);
     let raw = &block.raws[index];
     sql.execute(
-        "INSERT INTO d365audit.record_blocks SELECT tenant_id, event_time, $1, $1, NULL, NULL, \
-           ARRAY[$2::integer], $3, $4 FROM d365audit.records WHERE seq = $1",
+        "INSERT INTO d365audit.record_blocks (tenant_ref, event_time, first_seq, last_seq, \
+           dictionary, seq_offsets, raw_lens, hashes, bytes) SELECT tenant_ref, event_time, $1, \
+           $1, NULL, NULL, ARRAY[$2::integer], $3, $4 FROM d365audit.records WHERE seq = $1",
         &[
             &(sixty + 1),
             &(raw.len() as i32),
