@@ -122,14 +122,12 @@ impl Params {
         format!("${}", self.values.len())
     }
 
-    /// The parameters' types, to prepare the statement with.
-    pub(crate) fn types(&self) -> Vec<Type> {
-        self.values.iter().map(|(_, ty)| ty.clone()).collect()
-    }
-
-    /// The parameters' values, to run the statement with.
-    pub(crate) fn values(&self) -> Vec<&(dyn ToSql + Sync)> {
-        self.values.iter().map(|(value, _)| value.as_ref() as &(dyn ToSql + Sync)).collect()
+    /// The parameters with their types, to run an unnamed statement with.
+    pub(crate) fn typed(&self) -> Vec<(&(dyn ToSql + Sync), Type)> {
+        self.values
+            .iter()
+            .map(|(value, ty)| (value.as_ref() as &(dyn ToSql + Sync), ty.clone()))
+            .collect()
     }
 }
 
@@ -681,7 +679,7 @@ mod tests {
         assert!(sql.contains("IS DISTINCT FROM $1"), "{sql}");
         assert!(sql.ends_with("LIMIT 11"), "{sql}");
         assert_eq!(sql.matches("ORDER BY").count(), 3, "each arm is ordered: {sql}");
-        assert_eq!(params.types().len(), 1);
+        assert_eq!(params.typed().len(), 1);
     }
 
     #[test]
@@ -714,7 +712,7 @@ mod tests {
         let (sql, params) = plan.count();
         assert_eq!(sql.matches("a.system_user_id = ").count(), 1, "{sql}");
         assert_eq!(sql.matches("a.user_ref = ").count(), 3, "{sql}");
-        assert_eq!(params.types().len(), 4);
+        assert_eq!(params.typed().len(), 4);
         // Nobody by that name: nothing can match.
         let nobody =
             RecordQuery { users: vec!["eve@contoso.com".into()], ..RecordQuery::default() };
