@@ -163,8 +163,8 @@ fn batch(raws: &[Vec<u8>]) -> IngestBatch {
 /// the same bounds), the Id as text in `records`, schema 6's indexes, no `names`.
 const BEFORE_NAMES: &str = "\
     DROP VIEW d365audit.records_named, d365audit.field_values_named; \
-    DROP INDEX d365audit.records_time, d365audit.records_user, d365audit.records_entity, \
-        d365audit.records_seq, d365audit.records_listed, d365audit.field_values_key; \
+    DROP INDEX d365audit.records_time, d365audit.records_user, d365audit.records_seq, \
+        d365audit.records_dataverse_rows, d365audit.field_values_key; \
     ALTER TABLE d365audit.record_keys ADD COLUMN tenant_id uuid; \
     UPDATE d365audit.record_keys k SET tenant_id = t.tenant_id FROM d365audit.tenants t \
         WHERE t.tenant_ref = k.tenant_ref; \
