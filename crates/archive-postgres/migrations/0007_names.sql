@@ -163,7 +163,8 @@ INSERT INTO d365audit.records (event_time, seq, user_ref, workload_ref, operatio
     LEFT JOIN d365audit.names ip ON ip.name = r.client_ip COLLATE "C"
     LEFT JOIN d365audit.names pv ON pv.name = r.primary_value COLLATE "C"
     LEFT JOIN d365audit.names rs ON rs.name = r.result_status COLLATE "C"
-    ORDER BY r.event_time, r.seq;
+    -- In seq order, as ingest appends them: the BRIN index on seq (below) relies on it.
+    ORDER BY r.seq;
 DROP TABLE d365audit.records_6;
 
 INSERT INTO d365audit.field_values (tenant_ref, event_time, seq, name_ref, value)
