@@ -58,12 +58,16 @@ ALTER TABLE d365audit.record_blocks DROP COLUMN tenant_id;
 CREATE SEQUENCE d365audit.name_ids AS integer MINVALUE 1 START WITH 1;
 CREATE TABLE d365audit.names (
     id integer PRIMARY KEY DEFAULT nextval('d365audit.name_ids'),
-    name text COLLATE "C" NOT NULL UNIQUE
+    name text COLLATE "C" NOT NULL
 );
 ALTER SEQUENCE d365audit.name_ids OWNED BY d365audit.names.id;
--- Filters compare ASCII-folded text (src/plan.rs resolves them to ids through this index).
+-- Indexed by digest, not by the text itself: a B-tree entry holds at most about 2.7 KB, and a
+-- primary value or a message may be longer. A text whose digest another text already has gets
+-- no id, and its batch fails with an error that says so (src/names.rs), never another's id.
+CREATE UNIQUE INDEX names_digest ON d365audit.names (md5(name));
+-- Filters compare ASCII-folded text (src/names.rs resolves them to ids through this index).
 CREATE INDEX names_folded ON d365audit.names
-    (translate(name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'));
+    (md5(translate(name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')));
 
 -- Every text already stored, once. Field names are stored folded (queries compare them so).
 INSERT INTO d365audit.names (name)

@@ -50,7 +50,7 @@ impl Cache {
 }
 
 const ADD_NAMES: &str = "INSERT INTO d365audit.names (name) \
-    SELECT n FROM unnest($1::text[]) n ORDER BY n ON CONFLICT DO NOTHING";
+    SELECT n FROM unnest($1::text[]) n ORDER BY md5(n) ON CONFLICT ((md5(name))) DO NOTHING";
 
 const ADD_TENANTS: &str = "INSERT INTO d365audit.tenants (tenant_id) \
     SELECT t FROM unnest($1::uuid[]) t ORDER BY t ON CONFLICT DO NOTHING";
@@ -58,7 +58,9 @@ const ADD_TENANTS: &str = "INSERT INTO d365audit.tenants (tenant_id) \
 const TENANT_REFS: &str =
     "SELECT tenant_id, tenant_ref FROM d365audit.tenants WHERE tenant_id = ANY ($1::uuid[])";
 
-const IDS_OF: &str = "SELECT id, name FROM d365audit.names WHERE name = ANY ($1::text[])";
+/// The names whose digests `$1`'s texts have (the caller compares the texts).
+const IDS_OF: &str = "SELECT id, name FROM d365audit.names \
+    WHERE md5(name) = ANY (ARRAY(SELECT md5(n) FROM unnest($1::text[]) n))";
 
 const NAMES_OF: &str = "SELECT id, name FROM d365audit.names WHERE id = ANY ($1::integer[])";
 
@@ -104,9 +106,14 @@ impl Names {
             found.insert(name, id);
         }
         if let Some(lost) = missing.iter().find(|name| !found.contains_key(**name)) {
+            // Another text with the same digest holds it (or the insert failed silently).
             return Err(ArchiveError::Storage {
                 doing: "storing names".into(),
-                message: format!("the name `{lost}` has no id after being stored"),
+                message: format!(
+                    "the text `{}` has no id in d365audit.names after being stored (another \
+                     text with the same MD5 digest?)",
+                    lost.chars().take(200).collect::<String>()
+                ),
             });
         }
         Ok(found)
@@ -210,7 +217,9 @@ pub(crate) async fn folded_ids(
     let wanted: Vec<&String> = folded.iter().collect::<HashSet<_>>().into_iter().collect();
     let fail = failed("looking up names");
     let sql = format!(
-        "SELECT id, {name} FROM d365audit.names WHERE {name} = ANY ($1::text[]) ORDER BY id",
+        "SELECT id, {name} FROM d365audit.names \
+         WHERE md5({name}) = ANY (ARRAY(SELECT md5(t) FROM unnest($1::text[]) t)) \
+           AND {name} = ANY ($1::text[]) ORDER BY id",
         name = fold("name")
     );
     let statement = client.prepare_cached(&sql).await.map_err(&fail)?;
@@ -227,7 +236,7 @@ pub(crate) async fn exact_ids(
 ) -> Result<Vec<i32>, ArchiveError> {
     let fail = failed("looking up names");
     let statement = client
-        .prepare_cached("SELECT id FROM d365audit.names WHERE name = $1")
+        .prepare_cached("SELECT id FROM d365audit.names WHERE md5(name) = md5($1) AND name = $1")
         .await
         .map_err(&fail)?;
     Ok(client.query(&statement, &[&name]).await.map_err(&fail)?.iter().map(|r| r.get(0)).collect())

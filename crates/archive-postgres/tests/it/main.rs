@@ -14,6 +14,7 @@ mod concurrency;
 mod connections;
 mod console;
 mod migrations;
+mod names;
 mod partitions;
 mod queue;
 mod suite;
