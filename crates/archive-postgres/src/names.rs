@@ -5,6 +5,10 @@
 //! names are stored once in `d365audit.names`, and the record rows, field values and report
 //! counts hold their 4-byte id (the `_ref` columns).
 //!
+//! Names are unique by MD5 digest (a B-tree entry holds at most about 2.7 KB, a text may be
+//! longer), and every lookup compares the text itself too: a text whose digest another text
+//! already holds gets no id, and its batch fails saying so, rather than taking the other's id.
+//!
 //! A name's id never changes and names are never deleted, so a handle caches both directions
 //! ([`Names`]). Ingest gives a batch's new names their ids in a short statement of their own,
 //! before the batch's transaction (a name whose batch then fails just stays unused), so the
