@@ -1,5 +1,6 @@
 //! The write path. A batch is prepared off the async threads (columns derived, bytes hashed and
-//! compressed, duplicates inside the batch found), its months get partitions, and then one
+//! compressed, duplicates inside the batch found), its months get partitions, its texts and
+//! tenants their ids (the `names` module, each in a short statement of its own), and then one
 //! transaction writes everything:
 //!
 //! 1. one `nextval` of `d365audit.record_seq`: the batch owns the block of 2^24 seq numbers
