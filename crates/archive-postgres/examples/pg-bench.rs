@@ -14,7 +14,9 @@
 //! per ingest transaction, default 1000), `--in-flight N` (ingest calls at once, default 2),
 //! `--replicas N` (archive handles with their own pools sharing the calls, as several collectors
 //! would; default 1), `--samples N` (queries per kind, default 200), `--keep` (leave the
-//! benchmark database `d365audit_bench` in place).
+//! benchmark database `d365audit_bench` in place), `--upgrade DATABASE` (ingest nothing: open
+//! the existing archive in DATABASE on that server, which upgrades an older schema (timed), then
+//! measure it the same way; the database is left in place).
 //!
 //! The JSON lines are generated once per (records, users) and reused; generation is not part of
 //! the ingest time. Ingest time covers reading the lines, parsing them (`record` crate),
@@ -45,6 +47,7 @@ struct Args {
     replicas: usize,
     samples: usize,
     keep: bool,
+    upgrade: Option<String>,
 }
 
 fn args() -> Result<Args, Failure> {
@@ -59,6 +62,7 @@ fn args() -> Result<Args, Failure> {
         replicas: 1,
         samples: 200,
         keep: false,
+        upgrade: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -76,6 +80,7 @@ fn args() -> Result<Args, Failure> {
             "--in-flight" => args.in_flight = value()?.parse()?,
             "--replicas" => args.replicas = value()?.parse()?,
             "--samples" => args.samples = value()?.parse()?,
+            "--upgrade" => args.upgrade = Some(value()?),
             other => return Err(format!("unknown option {other}; see the example's doc").into()),
         }
     }
@@ -223,38 +228,49 @@ impl Latency {
 }
 
 async fn run(args: Args) -> Result<(), Failure> {
-    let data = args.dir.join(format!("records-{}u-{}.jsonl", args.users, args.records));
-    generate(&data, args.records, args.users)?;
-
     let admin = sql(&args.url).await?;
-    admin.batch_execute("DROP DATABASE IF EXISTS d365audit_bench WITH (FORCE)").await?;
-    admin.batch_execute("CREATE DATABASE d365audit_bench").await?;
-    let url = with_database(&args.url, "d365audit_bench");
     let mut replicas = Vec::new();
-    for _ in 0..args.replicas.max(1) {
-        replicas.push(PostgresArchive::connect(&url, Arc::new(clock::SystemClock)).await?);
-    }
-
-    let started = Instant::now();
-    let (mut batches, reader) = read_batches(data.clone(), args.batch);
-    let mut running: tokio::task::JoinSet<Result<archive::IngestReceipt, archive::ArchiveError>> =
-        tokio::task::JoinSet::new();
     let mut inserted = 0u64;
-    let mut sent = 0usize;
-    while let Some(batch) = batches.recv().await {
-        while running.len() >= args.in_flight.max(1) {
-            if let Some(done) = running.join_next().await {
+    let mut started = Instant::now();
+    let url = match &args.upgrade {
+        Some(database) => {
+            // Opening read-write runs the migrations the archive lacks.
+            let url = with_database(&args.url, database);
+            replicas.push(PostgresArchive::connect(&url, Arc::new(clock::SystemClock)).await?);
+            url
+        }
+        None => {
+            let data = args.dir.join(format!("records-{}u-{}.jsonl", args.users, args.records));
+            generate(&data, args.records, args.users)?;
+            admin.batch_execute("DROP DATABASE IF EXISTS d365audit_bench WITH (FORCE)").await?;
+            admin.batch_execute("CREATE DATABASE d365audit_bench").await?;
+            let url = with_database(&args.url, "d365audit_bench");
+            for _ in 0..args.replicas.max(1) {
+                replicas.push(PostgresArchive::connect(&url, Arc::new(clock::SystemClock)).await?);
+            }
+            started = Instant::now();
+            let (mut batches, reader) = read_batches(data.clone(), args.batch);
+            let mut running: tokio::task::JoinSet<
+                Result<archive::IngestReceipt, archive::ArchiveError>,
+            > = tokio::task::JoinSet::new();
+            let mut sent = 0usize;
+            while let Some(batch) = batches.recv().await {
+                while running.len() >= args.in_flight.max(1) {
+                    if let Some(done) = running.join_next().await {
+                        inserted += done??.inserted;
+                    }
+                }
+                let archive = replicas[sent % replicas.len()].clone();
+                sent += 1;
+                running.spawn(async move { archive.ingest(batch).await });
+            }
+            while let Some(done) = running.join_next().await {
                 inserted += done??.inserted;
             }
+            reader.join().map_err(|_| "reader panicked")??;
+            url
         }
-        let archive = replicas[sent % replicas.len()].clone();
-        sent += 1;
-        running.spawn(async move { archive.ingest(batch).await });
-    }
-    while let Some(done) = running.join_next().await {
-        inserted += done??.inserted;
-    }
-    reader.join().map_err(|_| "reader panicked")??;
+    };
     let ingest_seconds = started.elapsed().as_secs_f64();
 
     let db = sql(&url).await?;
@@ -268,6 +284,7 @@ async fn run(args: Args) -> Result<(), Failure> {
     let mut sizes: Vec<(String, i64)> = Vec::new();
     for table in [
         "record_keys",
+        "names",
         "system_users",
         "records",
         "record_blocks",
@@ -307,8 +324,8 @@ async fn run(args: Args) -> Result<(), Failure> {
         .collect();
     let field_values: Vec<(String, String)> = db
         .query(
-            "SELECT name, value FROM d365audit.field_values ORDER BY md5(seq::text || name) \
-             LIMIT $1",
+            "SELECT name, value FROM d365audit.field_values_named \
+             ORDER BY md5(seq::text || name) LIMIT $1",
             &[&(args.samples as i64)],
         )
         .await?
@@ -316,7 +333,11 @@ async fn run(args: Args) -> Result<(), Failure> {
         .map(|row| (row.get(0), row.get(1)))
         .collect();
     let users: Vec<String> = db
-        .query("SELECT DISTINCT user_name FROM d365audit.records", &[])
+        .query(
+            "SELECT n.name FROM d365audit.names n \
+             WHERE n.id IN (SELECT DISTINCT user_ref FROM d365audit.records)",
+            &[],
+        )
         .await?
         .iter()
         .map(|row| row.get(0))
@@ -379,7 +400,7 @@ async fn run(args: Args) -> Result<(), Failure> {
     let mut timed = Latency::new("one record in full (record(id))");
     let ids: Vec<String> = db
         .query(
-            "SELECT record_id FROM d365audit.records ORDER BY md5(seq::text) LIMIT $1",
+            "SELECT record_id FROM d365audit.records_named ORDER BY md5(seq::text) LIMIT $1",
             &[&(args.samples as i64)],
         )
         .await?
@@ -446,15 +467,19 @@ async fn run(args: Args) -> Result<(), Failure> {
         summary.earliest.map(|t| t.to_string()).unwrap_or_default(),
         latest
     );
-    println!(
-        "| ingest | {:.1} s, **{:.0} records/s** (read + parse + normalize + hash + compress + \
-         write; batches of {}, {} in flight, {} replica(s)) |",
-        ingest_seconds,
-        summary.records as f64 / ingest_seconds,
-        args.batch,
-        args.in_flight,
-        args.replicas.max(1)
-    );
+    if args.upgrade.is_some() {
+        println!("| upgrade (opening read-write: migrations) | {ingest_seconds:.1} s |");
+    } else {
+        println!(
+            "| ingest | {:.1} s, **{:.0} records/s** (read + parse + normalize + hash + compress \
+             + write; batches of {}, {} in flight, {} replica(s)) |",
+            ingest_seconds,
+            summary.records as f64 / ingest_seconds,
+            args.batch,
+            args.in_flight,
+            args.replicas.max(1)
+        );
+    }
     println!("| ANALYZE after ingest | {analyze_seconds:.1} s |");
     println!("| raw JSON | {:.0} bytes/record |", per_record(summary.raw_bytes));
     println!(
@@ -492,7 +517,7 @@ async fn run(args: Args) -> Result<(), Failure> {
     }
     reader.close();
     drop(db);
-    if !args.keep {
+    if !args.keep && args.upgrade.is_none() {
         admin.batch_execute("DROP DATABASE IF EXISTS d365audit_bench WITH (FORCE)").await?;
     }
     Ok(())

@@ -35,7 +35,7 @@ pub(crate) const BLOCK_BYTES: usize = 256 << 10;
 pub(crate) fn block_of(t: &str, columns: &str) -> String {
     format!(
         "LEFT JOIN LATERAL (SELECT {columns} FROM d365audit.record_blocks x \
-           WHERE x.tenant_id = {t}.tenant_id \
+           WHERE x.tenant_ref = {t}.tenant_ref \
              AND x.event_time >= (date_trunc('month', {t}.event_time AT TIME ZONE 'UTC') \
                                   AT TIME ZONE 'UTC') \
              AND x.event_time < ((date_trunc('month', {t}.event_time AT TIME ZONE 'UTC') \

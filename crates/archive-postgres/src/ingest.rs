@@ -1,5 +1,6 @@
 //! The write path. A batch is prepared off the async threads (columns derived, bytes hashed and
-//! compressed, duplicates inside the batch found), its months get partitions, and then one
+//! compressed, duplicates inside the batch found), its months get partitions, its texts and
+//! tenants their ids (the `names` module, each in a short statement of its own), and then one
 //! transaction writes everything:
 //!
 //! 1. one `nextval` of `d365audit.record_seq`: the batch owns the block of 2^24 seq numbers
@@ -91,6 +92,13 @@ pub(crate) struct PreparedBatch {
     /// The codec the blocks were compressed with (and its dictionary), for blocks that must be
     /// compressed again and for variants; given back to the packer after the write.
     codec: Option<std::sync::Mutex<Codec>>,
+    /// The id of every name the batch's rows hold (see the `names` module), set by
+    /// [`PreparedBatch::set_names`] before the write.
+    names: HashMap<String, i32>,
+    /// The ref of every tenant of the batch, set with the names.
+    tenant_refs: HashMap<Uuid, i16>,
+    /// The batch's field names, ASCII case folded (as stored).
+    folded_fields: Vec<String>,
 }
 
 impl PreparedBatch {
@@ -110,6 +118,61 @@ impl PreparedBatch {
         let mut codec = codec.lock().unwrap_or_else(PoisonError::into_inner);
         let packed = pack(&mut codec, raw)?;
         Ok((packed.dictionary, packed.bytes))
+    }
+
+    /// Every name the batch's records hold (field names folded), to look up or store before
+    /// the write.
+    pub(crate) fn texts(&self) -> Vec<&str> {
+        let mut texts: Vec<&str> = Vec::new();
+        for index in &self.staged {
+            let c = &self.records[*index].columns;
+            texts.extend([c.user.as_str(), c.workload.as_str(), c.operation.as_str()]);
+            texts.extend(
+                [
+                    &c.organization,
+                    &c.entity,
+                    &c.message,
+                    &c.client_ip,
+                    &c.primary_field_value,
+                    &c.result_status,
+                ]
+                .into_iter()
+                .filter_map(|text| text.as_deref()),
+            );
+        }
+        texts.extend(self.folded_fields.iter().map(String::as_str));
+        texts.sort_unstable();
+        texts.dedup();
+        texts
+    }
+
+    /// The batch's tenants.
+    pub(crate) fn tenants(&self) -> Vec<Uuid> {
+        let mut tenants: Vec<Uuid> = self.records.iter().map(|r| r.tenant).collect();
+        tenants.sort_unstable();
+        tenants.dedup();
+        tenants
+    }
+
+    /// The ids of [`PreparedBatch::texts`] and the refs of [`PreparedBatch::tenants`].
+    pub(crate) fn set_names(&mut self, names: HashMap<String, i32>, tenants: HashMap<Uuid, i16>) {
+        self.names = names;
+        self.tenant_refs = tenants;
+    }
+
+    /// The ref of a tenant of the batch (0 if it was not looked up, which `tenants` rules out).
+    fn tenant_ref(&self, tenant: Uuid) -> i16 {
+        self.tenant_refs.get(&tenant).copied().unwrap_or(0)
+    }
+
+    /// The id of a name of the batch (0 if it was not looked up, which `texts` rules out).
+    fn id(&self, name: &str) -> i32 {
+        self.names.get(name).copied().unwrap_or(0)
+    }
+
+    /// The id of an optional name, `None` when there is no value.
+    fn id_of(&self, name: &Option<String>) -> Option<i32> {
+        name.as_deref().map(|name| self.id(name))
     }
 
     /// The months the batch's records fall in.
@@ -147,6 +210,9 @@ fn prepare_with(batch: IngestBatch, codec: &mut Codec) -> Result<PreparedBatch, 
         cursors: batch.cursors,
         blocks: Vec::new(),
         codec: None,
+        names: HashMap::new(),
+        tenant_refs: HashMap::new(),
+        folded_fields: Vec::new(),
     };
     let mut positions: HashMap<(Uuid, String), usize> = HashMap::new();
     for incoming in batch.records {
@@ -170,6 +236,13 @@ fn prepare_with(batch: IngestBatch, codec: &mut Codec) -> Result<PreparedBatch, 
             columns,
         });
     }
+    let mut folded: HashSet<String> = HashSet::new();
+    for index in &out.staged {
+        for (name, _) in &out.records[*index].columns.fields {
+            folded.insert(name.to_ascii_lowercase());
+        }
+    }
+    out.folded_fields = folded.into_iter().collect();
     // The staged records by tenant and month, in position order, cut into blocks.
     let mut open: BTreeMap<(Uuid, Month), BlockParts> = BTreeMap::new();
     let mut closed: Vec<BlockParts> = Vec::new();
@@ -203,22 +276,22 @@ const SEQ_BLOCK: usize = 1 << 24;
 
 const NEXT_BLOCK: &str = "SELECT nextval('d365audit.record_seq')";
 
-const STAGE: &str = "COPY pg_temp.ingest_keys (position, record_key, tenant_id, event_time) \
+const STAGE: &str = "COPY pg_temp.ingest_keys (position, record_key, tenant_ref, event_time) \
     FROM STDIN (FORMAT binary)";
-const STAGE_TYPES: &[Type] = &[Type::INT4, Type::BYTEA, Type::UUID, Type::TIMESTAMPTZ];
+const STAGE_TYPES: &[Type] = &[Type::INT4, Type::BYTEA, Type::INT2, Type::TIMESTAMPTZ];
 
 /// The temporary staging table, created once per connection (see `PostgresArchive::connect`).
 pub(crate) const CREATE_STAGING: &str = "CREATE TEMPORARY TABLE IF NOT EXISTS ingest_keys (
     position integer NOT NULL,
     record_key bytea NOT NULL,
-    tenant_id uuid NOT NULL,
+    tenant_ref smallint NOT NULL,
     event_time timestamptz NOT NULL
 ) ON COMMIT DELETE ROWS";
 
 const INSERT_KEYS: &str = "INSERT INTO d365audit.record_keys \
-    (record_key, tenant_id, event_time, seq) \
-    SELECT s.record_key, s.tenant_id, s.event_time, $1::bigint + s.position \
-    FROM pg_temp.ingest_keys s ORDER BY s.record_key, s.tenant_id \
+    (record_key, tenant_ref, event_time, seq) \
+    SELECT s.record_key, s.tenant_ref, s.event_time, $1::bigint + s.position \
+    FROM pg_temp.ingest_keys s ORDER BY s.record_key, s.tenant_ref \
     ON CONFLICT DO NOTHING RETURNING seq";
 
 /// The kept record of each duplicate and its hash, taken from its block (NULL when its bytes
@@ -230,43 +303,43 @@ fn stored_duplicates() -> String {
            ELSE array_position(b.seq_offsets, (k.seq - b.first_seq)::integer) - 1 END) + 1 \
            FOR 32) \
          FROM pg_temp.ingest_keys s \
-         JOIN d365audit.record_keys k ON k.record_key = s.record_key AND k.tenant_id = s.tenant_id \
+         JOIN d365audit.record_keys k ON k.record_key = s.record_key AND k.tenant_ref = s.tenant_ref \
          {} WHERE s.position = ANY ($1::integer[])",
         crate::blocks::block_of("k", "x.first_seq, x.seq_offsets, x.hashes")
     )
 }
 
-const COPY_RECORDS: &str = "COPY d365audit.records (seq, tenant_id, event_time, record_id, \
-    record_type, workload, operation, user_name, system_user_id, organization, entity, entity_id, \
-    message, access, categories, client_ip, primary_value, correlation_id, result_status, listed) \
-    FROM STDIN (FORMAT binary)";
+const COPY_RECORDS: &str = "COPY d365audit.records (seq, tenant_ref, event_time, record_key, \
+    record_type, workload_ref, operation_ref, user_ref, system_user_id, organization_ref, \
+    entity_ref, entity_id, message_ref, access, categories, client_ip_ref, primary_value_ref, \
+    correlation_id, result_status_ref, listed) FROM STDIN (FORMAT binary)";
 const RECORD_TYPES: &[Type] = &[
     Type::INT8,
-    Type::UUID,
+    Type::INT2,
     Type::TIMESTAMPTZ,
-    Type::TEXT,
-    Type::INT4,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::UUID,
-    Type::TEXT,
-    Type::TEXT,
-    Type::UUID,
-    Type::TEXT,
+    Type::BYTEA,
     Type::INT2,
     Type::INT4,
-    Type::TEXT,
-    Type::TEXT,
+    Type::INT4,
+    Type::INT4,
     Type::UUID,
-    Type::TEXT,
+    Type::INT4,
+    Type::INT4,
+    Type::UUID,
+    Type::INT4,
+    Type::INT2,
+    Type::INT4,
+    Type::INT4,
+    Type::INT4,
+    Type::UUID,
+    Type::INT4,
     Type::UUID_ARRAY,
 ];
 
-const COPY_BLOCKS: &str = "COPY d365audit.record_blocks (tenant_id, event_time, first_seq, \
+const COPY_BLOCKS: &str = "COPY d365audit.record_blocks (tenant_ref, event_time, first_seq, \
     last_seq, dictionary, seq_offsets, raw_lens, hashes, bytes) FROM STDIN (FORMAT binary)";
 const BLOCK_TYPES: &[Type] = &[
-    Type::UUID,
+    Type::INT2,
     Type::TIMESTAMPTZ,
     Type::INT8,
     Type::INT8,
@@ -277,9 +350,9 @@ const BLOCK_TYPES: &[Type] = &[
     Type::BYTEA,
 ];
 
-const COPY_FIELDS: &str = "COPY d365audit.field_values (seq, tenant_id, event_time, name, value) \
-    FROM STDIN (FORMAT binary)";
-const FIELD_TYPES: &[Type] = &[Type::INT8, Type::UUID, Type::TIMESTAMPTZ, Type::TEXT, Type::TEXT];
+const COPY_FIELDS: &str = "COPY d365audit.field_values (seq, tenant_ref, event_time, name_ref, \
+    value) FROM STDIN (FORMAT binary)";
+const FIELD_TYPES: &[Type] = &[Type::INT8, Type::INT2, Type::TIMESTAMPTZ, Type::INT4, Type::TEXT];
 
 const INSERT_SYSTEM_USERS: &str = "INSERT INTO d365audit.system_users \
     (system_user_id, user_name, tenant_id) \
@@ -481,32 +554,33 @@ pub(crate) async fn write_in(
     Ok(Written { receipt, records_total: records_before as u64 + inserted })
 }
 
-const ADD_DAILY_COUNTS: &str = "INSERT INTO d365audit.daily_counts (tenant_id, day, \
-     organization, user_name, entity, message, access, categories, workload, records) \
-     SELECT * FROM unnest($1::uuid[], $2::date[], $3::text[], $4::text[], $5::text[], \
-     $6::text[], $7::int2[], $8::int4[], $9::text[], $10::int8[]) \
-     ON CONFLICT (tenant_id, day, organization, user_name, entity, message, access, categories, \
-     workload) DO UPDATE SET records = daily_counts.records + excluded.records";
+const ADD_DAILY_COUNTS: &str = "INSERT INTO d365audit.daily_counts (tenant_ref, day, \
+     organization_ref, user_ref, entity_ref, message_ref, access, categories, workload_ref, \
+     records) \
+     SELECT * FROM unnest($1::int2[], $2::date[], $3::int4[], $4::int4[], $5::int4[], \
+     $6::int4[], $7::int2[], $8::int4[], $9::int4[], $10::int8[]) \
+     ON CONFLICT (tenant_ref, day, organization_ref, user_ref, entity_ref, message_ref, access, \
+     categories, workload_ref) DO UPDATE SET records = daily_counts.records + excluded.records";
 
-const ADD_HOURLY_COUNTS: &str = "INSERT INTO d365audit.hourly_counts (tenant_id, day, hour, \
-     organization, records) \
-     SELECT * FROM unnest($1::uuid[], $2::date[], $3::int4[], $4::text[], $5::int8[]) \
-     ON CONFLICT (tenant_id, day, hour, organization) \
+const ADD_HOURLY_COUNTS: &str = "INSERT INTO d365audit.hourly_counts (tenant_ref, day, hour, \
+     organization_ref, records) \
+     SELECT * FROM unnest($1::int2[], $2::date[], $3::int4[], $4::int4[], $5::int8[]) \
+     ON CONFLICT (tenant_ref, day, hour, organization_ref) \
      DO UPDATE SET records = hourly_counts.records + excluded.records";
 
-/// A `daily_counts` key: tenant, UTC day, organization, user, entity, message, access,
-/// categories, workload ('' where a record has no value).
-type DailyKey<'a> = (Uuid, NaiveDate, &'a str, &'a str, &'a str, &'a str, i16, i32, &'a str);
+/// A `daily_counts` key: tenant ref, UTC day, ids of organization, user, entity and message,
+/// access, categories, id of the workload (0 where a record has no value).
+type DailyKey = (i16, NaiveDate, i32, i32, i32, i32, i16, i32, i32);
 
-/// Adds the new records' counts per day (see migration 4), keys sorted.
+/// Adds the new records' counts per day (see migrations 4 and 7), keys sorted.
 async fn add_report_counts(
     tx: &Transaction<'_>,
     batch: &PreparedBatch,
     seq_of: &[Option<i64>],
 ) -> Result<(), ArchiveError> {
     let fail = failed("adding report counts");
-    let mut daily: BTreeMap<DailyKey<'_>, i64> = BTreeMap::new();
-    let mut hourly: BTreeMap<(Uuid, NaiveDate, i32, &str), i64> = BTreeMap::new();
+    let mut daily: BTreeMap<DailyKey, i64> = BTreeMap::new();
+    let mut hourly: BTreeMap<(i16, NaiveDate, i32, i32), i64> = BTreeMap::new();
     for (position, seq) in seq_of.iter().enumerate() {
         if seq.is_none() {
             continue;
@@ -514,31 +588,32 @@ async fn add_report_counts(
         let record = &batch.records[batch.staged[position]];
         let c = &record.columns;
         let day = c.time.date_naive();
-        let organization = c.organization.as_deref().unwrap_or("");
+        let organization = batch.id_of(&c.organization).unwrap_or(0);
+        let tenant = batch.tenant_ref(record.tenant);
         let key = (
-            record.tenant,
+            tenant,
             day,
             organization,
-            c.user.as_str(),
-            c.entity.as_deref().unwrap_or(""),
-            c.message.as_deref().unwrap_or(""),
+            batch.id(&c.user),
+            batch.id_of(&c.entity).unwrap_or(0),
+            batch.id_of(&c.message).unwrap_or(0),
             access_code(c.access) as i16,
             c.categories as i32,
-            c.workload.as_str(),
+            batch.id(&c.workload),
         );
         *daily.entry(key).or_default() += 1;
-        *hourly.entry((record.tenant, day, c.time.hour() as i32, organization)).or_default() += 1;
+        *hourly.entry((tenant, day, c.time.hour() as i32, organization)).or_default() += 1;
     }
-    let keys: Vec<&DailyKey<'_>> = daily.keys().collect();
-    let tenants: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+    let keys: Vec<&DailyKey> = daily.keys().collect();
+    let tenants: Vec<i16> = keys.iter().map(|k| k.0).collect();
     let days: Vec<NaiveDate> = keys.iter().map(|k| k.1).collect();
-    let organizations: Vec<&str> = keys.iter().map(|k| k.2).collect();
-    let users: Vec<&str> = keys.iter().map(|k| k.3).collect();
-    let entities: Vec<&str> = keys.iter().map(|k| k.4).collect();
-    let messages: Vec<&str> = keys.iter().map(|k| k.5).collect();
+    let organizations: Vec<i32> = keys.iter().map(|k| k.2).collect();
+    let users: Vec<i32> = keys.iter().map(|k| k.3).collect();
+    let entities: Vec<i32> = keys.iter().map(|k| k.4).collect();
+    let messages: Vec<i32> = keys.iter().map(|k| k.5).collect();
     let access: Vec<i16> = keys.iter().map(|k| k.6).collect();
     let categories: Vec<i32> = keys.iter().map(|k| k.7).collect();
-    let workloads: Vec<&str> = keys.iter().map(|k| k.8).collect();
+    let workloads: Vec<i32> = keys.iter().map(|k| k.8).collect();
     let records: Vec<i64> = daily.values().copied().collect();
     let statement = tx.prepare_cached(ADD_DAILY_COUNTS).await.map_err(&fail)?;
     tx.execute(
@@ -558,10 +633,10 @@ async fn add_report_counts(
     )
     .await
     .map_err(&fail)?;
-    let tenants: Vec<Uuid> = hourly.keys().map(|k| k.0).collect();
+    let tenants: Vec<i16> = hourly.keys().map(|k| k.0).collect();
     let days: Vec<NaiveDate> = hourly.keys().map(|k| k.1).collect();
     let hours: Vec<i32> = hourly.keys().map(|k| k.2).collect();
-    let organizations: Vec<&str> = hourly.keys().map(|k| k.3).collect();
+    let organizations: Vec<i32> = hourly.keys().map(|k| k.3).collect();
     let records: Vec<i64> = hourly.values().copied().collect();
     let statement = tx.prepare_cached(ADD_HOURLY_COUNTS).await.map_err(&fail)?;
     tx.execute(&statement, &[&tenants, &days, &hours, &organizations, &records])
@@ -658,7 +733,7 @@ async fn stage(tx: &Transaction<'_>, batch: &PreparedBatch) -> Result<(), Archiv
             .write(&[
                 &position,
                 &record_key(&record.columns.id),
-                &record.tenant,
+                &batch.tenant_ref(record.tenant),
                 &record.columns.time,
             ])
             .await
@@ -720,7 +795,7 @@ async fn copy_blocks(
             .map(|p| batch.records[batch.staged[*p]].columns.time)
             .min()
             .unwrap_or_default();
-        let tenant = batch.records[batch.staged[parts.positions[0]]].tenant;
+        let tenant = batch.tenant_ref(batch.records[batch.staged[parts.positions[0]]].tenant);
         writer
             .as_mut()
             .write(&[
@@ -764,24 +839,25 @@ async fn copy_new_records(
             .as_mut()
             .write(&[
                 seq,
-                &record.tenant,
+                &batch.tenant_ref(record.tenant),
                 &c.time,
-                &c.id,
-                &i32::from(c.record_type),
-                &c.workload,
-                &c.operation,
-                &c.user,
+                &record_key(&c.id),
+                // Every u16 maps to one i16 and back.
+                &(c.record_type as i16),
+                &batch.id(&c.workload),
+                &batch.id(&c.operation),
+                &batch.id(&c.user),
                 &non_nil(c.system_user_id),
-                &c.organization,
-                &c.entity,
+                &batch.id_of(&c.organization),
+                &batch.id_of(&c.entity),
                 &non_nil(c.entity_id),
-                &c.message,
+                &batch.id_of(&c.message),
                 &(access_code(c.access) as i16),
                 &(c.categories as i32),
-                &c.client_ip,
-                &c.primary_field_value,
+                &batch.id_of(&c.client_ip),
+                &batch.id_of(&c.primary_field_value),
                 &non_nil(c.correlation_id),
-                &c.result_status,
+                &batch.id_of(&c.result_status),
                 &listed_ids(c),
             ])
             .await
@@ -797,16 +873,18 @@ async fn copy_new_records(
             BinaryCopyInWriter::new(tx.copy_in(&statement).await.map_err(&fail)?, FIELD_TYPES);
         pin_mut!(writer);
         for (seq, record) in &new {
+            let tenant = batch.tenant_ref(record.tenant);
             // One row per field name (ASCII case folded, as queries compare it) and value, so
             // a field search meets each record once.
             let mut seen = HashSet::new();
             for (name, value) in &record.columns.fields {
-                if !seen.insert((name.to_ascii_lowercase(), value)) {
+                let name = batch.id(&name.to_ascii_lowercase());
+                if !seen.insert((name, value)) {
                     continue;
                 }
                 writer
                     .as_mut()
-                    .write(&[seq, &record.tenant, &record.columns.time, name, value])
+                    .write(&[seq, &tenant, &record.columns.time, &name, value])
                     .await
                     .map_err(&fail)?;
             }

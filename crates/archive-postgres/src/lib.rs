@@ -22,23 +22,28 @@
 //!
 //! | table | what | partitioned | key / indexes |
 //! |---|---|---|---|
-//! | `record_keys` | dedupe authority: one row per (Id, tenant), with the record's time and seq; the Id in its compact form (16 bytes for a GUID, see the `keys` module) | no | PK `(record_key, tenant_id)` |
-//! | `records` | the normalized columns (`archive::columns`) and the row ids its `QueryResults` listed (`listed`, an array) | by month | PK `(event_time, seq, tenant_id)` (the time index); user (64-bit hash of the ASCII-folded UPN, time, seq); entity id; seq; GIN on `listed` |
+//! | `tenants` | each tenant's 2-byte `tenant_ref`, which the record-bearing rows and keys hold instead of its id (schema 7) | no | PK `tenant_ref`; `tenant_id` unique |
+//! | `names` | every repeated text once (users, workloads, operations, organizations, entity names, messages, client IPs, primary values, result statuses, folded field names) with its 4-byte id, which rows hold in their `_ref` columns (the `names` module) | no | PK `id`; MD5 of `name` unique; MD5 of the ASCII-folded `name` |
+//! | `record_keys` | dedupe authority: one row per (Id, tenant), with the record's time and seq; the Id in its compact form (16 bytes for a GUID, see the `keys` module) | no | PK `(record_key, tenant_ref)` |
+//! | `records` | the normalized columns (`archive::columns`), texts as name ids, the Id as its key, and the row ids its `QueryResults` listed (`listed`, an array) | by month | `(event_time, seq)` (the time index); `(user_ref, event_time, seq)`; GIN on the row it is about and the rows it listed (`array_append(listed, entity_id)`); BRIN on `seq` |
 //! | `record_blocks` | verbatim bytes in blocks of up to 256 records (256 KB) of one batch, tenant and month (the `blocks` module): zstd of the records together (with a trained dictionary), each record's seq offset, length and BLAKE3 | by month | `first_seq` |
-//! | `field_values` | field values created or updated, one row per folded name and value | by month | `(hash of folded name, hash of value, event_time, seq)` (64-bit hashes) |
+//! | `field_values` | field values created or updated, one row per folded name (its id) and value | by month | `(name id << 32 \| 32-bit hash of the value, event_time, seq)` |
 //! | `system_users` | which UPNs a Dataverse system user id acted as | no | PK `(system_user_id, user_name, tenant_id)` |
 //! | `variants` | same Id, different bytes: kept as evidence | no | PK `(tenant_id, record_id, hash)` |
 //! | `seals` | the hash chain, one seal per batch, with the seq range it covers | no | PK `seq` |
 //! | `quarantine`, `cursors`, `dictionaries`, `totals` | unparsable input, named positions, compression dictionaries, running totals and the sealing lock | no | |
 //! | `blob_queue` | the durable blob queue: one row per announced content blob, its state, lease, attempts, records stored, last error | no | PK `(tenant_id, content_id)`; waiting blobs by `content_created`; blobs not done per (tenant, content type, state); gaps by time |
-//! | `daily_counts`, `hourly_counts` | records per UTC day and report dimensions / per day, hour and organization, added by each ingest; whole-day aggregations read them | no | PK of every key column |
+//! | `daily_counts`, `hourly_counts` | records per UTC day and report dimensions (name ids, 0 for none) / per day, hour and organization, added by each ingest; whole-day aggregations read them | no | PK of every key column |
 //! | `blob_streams` | per tenant and content type: blobs done and records they stored, so the status never counts the done blobs | no | PK `(tenant_id, content_type)` |
 //! | `changes` | Dataverse audit changes: one row per `auditid`, decoded detail as JSON, verbatim row and detail (zstd), BLAKE3, lower-case changed column names (`text[]`) | no | PK `audit_id`; `(object_id, created_on, audit_id)`; `(user_id, created_on, audit_id)`; `created_on` |
 //! | `change_totals` | the number of changes | no | |
 //! | `accounts`, `sessions`, `api_tokens`, `access_log` | local accounts (unique folded username), sessions and API tokens by the 32-byte digest of their secret, the archive's own access log | no | digests unique; access log by time |
 //!
-//! Every record-bearing table carries `tenant_id` (the record's `OrganizationId`; the nil UUID
-//! when a record has none) in each unique constraint. Monthly partitions (UTC, on event time)
+//! Every record-bearing table carries the tenant (the record's `OrganizationId`; the nil UUID
+//! when a record has none): as its 2-byte `tenant_ref` in `record_keys`, `records`,
+//! `record_blocks`, `field_values` and the report counts, as `tenant_id` elsewhere; it is part of
+//! each unique constraint. The views `records_named` and `field_values_named` show records and
+//! field values with their texts, for the SQL console. Monthly partitions (UTC, on event time)
 //! are created on demand, race-free, for the months a batch touches (the `partitions` module).
 //! Case-insensitive filters fold ASCII case only, exactly like the SQLite archive, with an
 //! expression the indexes share (the `plan` module).
@@ -46,7 +51,7 @@
 //! **Dedupe.** Duplicates from Microsoft carry the same `CreationTime`, but a re-shipped record
 //! with another time must still be one record, so dedupe does not rely on a unique constraint of
 //! the partitioned table (which would have to include the time): the small, non-partitioned
-//! `record_keys` table is keyed by `(record_key, tenant_id)` alone (the Id, packed: see the
+//! `record_keys` table is keyed by `(record_key, tenant_ref)` alone (the Id, packed: see the
 //! `keys` module). It also tells where a record lives, so [`archive::Archive::record`] touches
 //! one partition. A record is one record
 //! per tenant: the same Id under two `OrganizationId`s (never seen from Microsoft) would be two.
@@ -99,20 +104,23 @@
 //!
 //! The schema is distributable with Citus (self-hosted, or Azure Cosmos DB for PostgreSQL) by
 //! tenant: `sql/citus.sql` distributes the record-bearing tables (`record_keys`, `records`,
-//! `record_blocks`, `field_values`, `system_users`, `variants`) and the blob
-//! queue (`blob_queue`, `blob_streams`) by `tenant_id`, co-located with `record_keys`, and
-//! makes the archive-wide control tables (`seals`, `totals`, `cursors`, `dictionaries`,
-//! `quarantine`) reference tables, so the hash chain stays one chain. The access tables
+//! `record_blocks`, `field_values`, the report counts) by `tenant_ref`, co-located with
+//! `record_keys`, and the blob queue (`blob_queue`, `blob_streams`), `system_users` and
+//! `variants` by `tenant_id`, co-located with `blob_queue`, and makes the archive-wide control
+//! tables (`seals`, `totals`, `cursors`, `dictionaries`, `quarantine`, `tenants`, `names`)
+//! reference tables, so the hash chain stays one chain. The access tables
 //! (`accounts`, `sessions`, `api_tokens`, `access_log`) stay plain local tables on the
 //! coordinator: small, archive-wide, written on every sign-in and logged search, never joined
 //! with a distributed table. A claim locks blobs tenant by tenant, so each locking statement is
 //! a single-shard one. Only sealing is serialized, so ingest scales out with the workers. The
 //! migrations apply that file after every upgrade, only when the `citus` extension is installed
 //! (`CREATE EXTENSION citus` before the first start); every statement in it is idempotent.
-//! All joins between record tables are on `(tenant_id, event_time, seq)`, so they stay on one
+//! All joins between record tables are on `(tenant_ref, event_time, seq)`, so they stay on one
 //! shard; queries without a tenant filter fan out to every shard, which Citus runs in parallel.
 //! Partitions created later are distributed with their parent automatically. This layout has
-//! not been exercised against a Citus cluster yet (the test machines have none): the ingest
+//! not been exercised against a Citus cluster yet (the test machines have none), nor has the
+//! upgrade to schema 7 of a distributed archive (it rebuilds the record tables, which would then
+//! have to be distributed by `tenant_ref`): the ingest
 //! path's `INSERT ... SELECT ... RETURNING` from a temporary table into a distributed table
 //! (Citus runs it through the coordinator), the row lock on a reference table, the
 //! `ATTACH PARTITION` of a new month, and a settle's transaction spanning a distributed queue
@@ -133,6 +141,7 @@ mod database_url;
 mod failure;
 mod ingest;
 mod keys;
+mod names;
 mod partitions;
 mod plan;
 mod queue;
@@ -208,6 +217,7 @@ struct Shared {
     /// `None` for a read-only handle.
     clock: Option<Arc<dyn Clock>>,
     packer: Packer,
+    names: names::Names,
     dictionaries: Arc<DictionaryCache>,
     partitions: MonthlyPartitions,
     next_training_at: AtomicU64,
@@ -322,6 +332,7 @@ impl PostgresArchive {
                 pool,
                 clock,
                 packer: Packer::default(),
+                names: names::Names::default(),
                 dictionaries: Arc::default(),
                 partitions: MonthlyPartitions::default(),
                 next_training_at,
@@ -385,6 +396,19 @@ impl PostgresArchive {
             .partitions
             .ensure(conn, &months, self.shared.options.partition_lock_timeout)
             .await
+    }
+
+    /// Looks up (or stores) the ids of the names a prepared batch holds, before its
+    /// transaction (see the `names` module).
+    async fn store_names(
+        &self,
+        conn: &Object,
+        prepared: &mut ingest::PreparedBatch,
+    ) -> Result<(), ArchiveError> {
+        let ids = self.shared.names.ids(conn, prepared.texts()).await?;
+        let tenants = self.shared.names.tenant_refs(conn, prepared.tenants()).await?;
+        prepared.set_names(ids, tenants);
+        Ok(())
     }
 
     /// Trains the compression dictionary once the archive holds enough records, or picks up
@@ -532,9 +556,10 @@ impl Archive for PostgresArchive {
         if batch.records.is_empty() && batch.quarantined.is_empty() && batch.cursors.is_empty() {
             return Ok(IngestReceipt::default());
         }
-        let prepared = self.prepare(batch).await?;
+        let mut prepared = self.prepare(batch).await?;
         let mut conn = self.connection().await?;
         self.ensure_partitions(&mut conn, &prepared).await?;
+        self.store_names(&conn, &mut prepared).await?;
         let written = match ingest::write(&mut conn, &prepared, clock.as_ref()).await {
             Ok(written) => written,
             Err(error) => {
@@ -556,7 +581,7 @@ impl Archive for PostgresArchive {
         page: &PageRequest,
     ) -> Result<Page<RecordSummary>, ArchiveError> {
         let conn = self.connection().await?;
-        reading::search(&conn, query, page).await
+        reading::search(&conn, &self.shared.names, query, page).await
     }
 
     async fn count(&self, query: &RecordQuery) -> Result<u64, ArchiveError> {
@@ -571,12 +596,12 @@ impl Archive for PostgresArchive {
         limit: u32,
     ) -> Result<Vec<Bucket>, ArchiveError> {
         let conn = self.connection().await?;
-        reading::aggregate(&conn, query, by, limit).await
+        reading::aggregate(&conn, &self.shared.names, query, by, limit).await
     }
 
     async fn record(&self, id: &str) -> Result<Option<StoredRecord>, ArchiveError> {
         let conn = self.connection().await?;
-        reading::record(&conn, &self.shared.dictionaries, id).await
+        reading::record(&conn, &self.shared.names, &self.shared.dictionaries, id).await
     }
 
     async fn raw_page(

@@ -1,8 +1,10 @@
 //! Translation of a [`RecordQuery`] into SQL over the archive's tables.
 //!
-//! Filters become conditions with typed parameters. Text comparisons fold ASCII case with
-//! `translate(...)`, the same expression the indexes are built on (migration 1), so that
-//! case-insensitive matching is exactly the SQLite archive's (ASCII only) and still indexed.
+//! Filters become conditions with typed parameters. Texts are stored once in `names` (schema 7,
+//! the `names` module) and rows hold their ids, so a text filter is first resolved to the ids of
+//! the names that match it, folding ASCII case with `translate(...)` exactly like the SQLite
+//! archive (ASCII only) and through an index on that expression ([`Resolved`]); the SQL then
+//! compares ids.
 //! One filter *drives* the query when it needs its own ordered access path, in the SQLite
 //! backend's order of preference: a Dataverse record (two arms: events about it, and result
 //! sets that listed it), then a field set to a value (the field index in time order), then users
@@ -25,22 +27,75 @@ pub(crate) fn fold(column: &str) -> String {
     format!("translate({column}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')")
 }
 
-/// The 64-bit hash of a text expression, as the user and field indexes hold it (migration 6):
-/// a condition on the hash finds the index entries, the same condition on the text itself
-/// removes the rare collisions.
-fn hashed(text: &str) -> String {
-    format!("hashtextextended({text}, 0)")
+/// The field-value index's key (migration 7) of a field name id and a value, both SQL
+/// expressions: the id in the high 32 bits, a 32-bit hash of the value in the low ones.
+fn field_key(name_ref: &str, value: &str) -> String {
+    format!("(({name_ref})::bigint << 32 | (hashtext({value})::bigint & 4294967295))")
 }
 
-/// `expression = value` through an index on the hash of `expression`. The text comparison is
-/// written so that the planner does not take it for a second, independent filter (it would
-/// multiply the two selectivities, expect a handful of rows from a common user, and sort them
-/// all instead of reading the index in order and stopping after a page): where the hashes are
-/// equal, `text = value OR hash <> hash` is exactly `text = value`, and the planner estimates
-/// that it keeps nearly every row.
-fn equals_hashed(expression: &str, value: &str) -> String {
-    let (hash, wanted) = (hashed(expression), hashed(&format!("{value}::text")));
-    format!("{hash} = {wanted} AND ({expression} = {value} OR {hash} <> {wanted})")
+/// `value = wanted` for a row found through its field key: true where the key's hash is equal
+/// unless two values collide. Written so that the planner does not take it for a second,
+/// independent filter (it would multiply the selectivities, expect a handful of rows from a
+/// common value, and sort them all instead of reading the index in order and stopping after a
+/// page): where the keys are equal, `value = wanted OR key <> key` is exactly `value = wanted`,
+/// and the planner estimates that it keeps nearly every row.
+fn same_value(f: &str, name_ref: &str, wanted: &str) -> String {
+    let (key, wanted_key) = (
+        field_key(&format!("{f}.name_ref"), &format!("{f}.value")),
+        field_key(name_ref, &format!("{wanted}::text")),
+    );
+    format!("{key} = {wanted_key} AND ({f}.value = {wanted} OR {key} <> {wanted_key})")
+}
+
+/// The ids of the names a query's text filters match, found before planning (see
+/// `reading::plan`). A text no name matches has no ids, and so matches no record.
+#[derive(Debug, Default)]
+pub(crate) struct Resolved {
+    /// For each folded text among users, system users' UPNs, organization, entity, messages and
+    /// workloads: the ids of every name that folds to it.
+    pub(crate) folded: std::collections::HashMap<String, Vec<i32>>,
+    /// The id of the (folded) field name, as stored.
+    pub(crate) field_name: Option<i32>,
+    /// The ids of the client IP, exactly as written.
+    pub(crate) client_ip: Vec<i32>,
+    /// The ids of the names that contain the free text (folded).
+    pub(crate) text: Vec<i32>,
+}
+
+impl Resolved {
+    fn ids(&self, folded: &str) -> Vec<i32> {
+        self.folded.get(folded).cloned().unwrap_or_default()
+    }
+
+    fn all_ids<'a>(&self, folded: impl IntoIterator<Item = &'a String>) -> Vec<i32> {
+        let mut ids: Vec<i32> = folded.into_iter().flat_map(|f| self.ids(f)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+}
+
+/// The folded texts of `query` whose ids [`Resolved::folded`] must hold; `acted_as` as for
+/// [`Plan::new`].
+pub(crate) fn folded_texts(query: &RecordQuery, acted_as: &[(Uuid, String)]) -> Vec<String> {
+    let mut texts: Vec<String> = Vec::new();
+    texts.extend(query.users.iter().map(|u| folded(u)));
+    texts.extend(acted_as.iter().map(|(_, upn)| upn.clone()));
+    texts.extend(query.organization.as_deref().map(folded));
+    texts.extend(query.entity.as_deref().map(folded));
+    texts.extend(query.messages.iter().map(|m| folded(m)));
+    texts.extend(query.workloads.iter().map(|w| folded(w)));
+    distinct(texts)
+}
+
+/// The field name a query filters on, folded as stored.
+pub(crate) fn field_name(query: &RecordQuery) -> Option<String> {
+    query.field.as_ref().map(|f| folded(&f.name))
+}
+
+/// The free text a query searches for, folded; `None` when there is none.
+pub(crate) fn free_text(query: &RecordQuery) -> Option<String> {
+    query.text.as_deref().map(folded).filter(|t| !t.is_empty())
 }
 
 /// What the Rust side compares with a folded column: trimmed, ASCII lower case.
@@ -67,25 +122,24 @@ impl Params {
         format!("${}", self.values.len())
     }
 
-    /// The parameters' types, to prepare the statement with.
-    pub(crate) fn types(&self) -> Vec<Type> {
-        self.values.iter().map(|(_, ty)| ty.clone()).collect()
-    }
-
-    /// The parameters' values, to run the statement with.
-    pub(crate) fn values(&self) -> Vec<&(dyn ToSql + Sync)> {
-        self.values.iter().map(|(value, _)| value.as_ref() as &(dyn ToSql + Sync)).collect()
+    /// The parameters with their types, to run an unnamed statement with.
+    pub(crate) fn typed(&self) -> Vec<(&(dyn ToSql + Sync), Type)> {
+        self.values
+            .iter()
+            .map(|(value, ty)| (value.as_ref() as &(dyn ToSql + Sync), ty.clone()))
+            .collect()
     }
 }
 
-/// The columns of a [`archive::RecordSummary`], then `via` and `tenant_id`; `t` is the alias
+/// The columns of a [`archive::RecordSummary`] (names as ids, the Id as its key), then `via`
+/// and `tenant_ref`; `t` is the alias
 /// whose `event_time` and `seq` order the arm.
 pub(crate) fn summary_columns(t: &str, via: Option<Via>) -> String {
     format!(
-        "{t}.seq, a.record_id, {t}.event_time, a.record_type, a.workload, a.operation, \
-         a.user_name, a.system_user_id, a.organization, a.entity, a.entity_id, a.message, \
-         a.access, a.categories, a.client_ip, a.primary_value, a.correlation_id, \
-         a.result_status, {} AS via, a.tenant_id",
+        "{t}.seq, a.record_key, {t}.event_time, a.record_type, a.workload_ref, \
+         a.operation_ref, a.user_ref, a.system_user_id, a.organization_ref, a.entity_ref, \
+         a.entity_id, a.message_ref, a.access, a.categories, a.client_ip_ref, \
+         a.primary_value_ref, a.correlation_id, a.result_status_ref, {} AS via, a.tenant_ref",
         via_code(via)
     )
 }
@@ -95,7 +149,7 @@ pub(crate) const SUMMARY_WIDTH: usize = 20;
 
 /// The columns a verbatim page needs to find the bytes.
 pub(crate) fn key_columns(t: &str, _via: Option<Via>) -> String {
-    format!("a.tenant_id, a.record_id, {t}.event_time, {t}.seq")
+    format!("a.tenant_ref, a.record_key, {t}.event_time, {t}.seq")
 }
 
 fn via_code(via: Option<Via>) -> &'static str {
@@ -134,9 +188,9 @@ const RECORDS: &str = "d365audit.records a";
 macro_rules! record_of {
     ($x:literal) => {
         concat!(
-            " CROSS JOIN LATERAL (SELECT * FROM d365audit.records r WHERE r.tenant_id = ",
+            " CROSS JOIN LATERAL (SELECT * FROM d365audit.records r WHERE r.tenant_ref = ",
             $x,
-            ".tenant_id AND r.event_time = ",
+            ".tenant_ref AND r.event_time = ",
             $x,
             ".event_time AND r.seq = ",
             $x,
@@ -251,6 +305,7 @@ impl Plan {
     pub(crate) fn new(
         query: &RecordQuery,
         acted_as: &[(Uuid, String)],
+        resolved: &Resolved,
     ) -> Result<Option<Plan>, ArchiveError> {
         let f = filters(query)?;
         if let (Some(from), Some(to)) = (f.from, f.to)
@@ -271,50 +326,53 @@ impl Plan {
         let mut arms = Vec::new();
         match driver {
             Driver::Record => {
+                // The records about the row or listing it, found through the GIN index on both
+                // (migration 7) and then ordered: `OFFSET 0` keeps PostgreSQL from walking the
+                // time index instead and testing every record's array on the way (hundreds of
+                // milliseconds for a rarely named row). Both arms read the same index entry.
                 let record = params.push(f.record.unwrap_or_default(), Type::UUID);
+                let naming = format!(
+                    "(SELECT * FROM d365audit.records r \
+                     WHERE array_append(r.listed, r.entity_id) @> ARRAY[{record}]::uuid[] \
+                     OFFSET 0) a"
+                );
                 arms.push(Arm {
-                    from: RECORDS.into(),
+                    from: naming.clone().into(),
                     order: "a",
                     via: Some(Via::Entity),
                     conditions: vec![format!("a.entity_id = {record}")],
                 });
-                // The records that listed it, found through the GIN index on `listed` and then
-                // ordered: `OFFSET 0` keeps PostgreSQL from walking the time index instead and
-                // testing every record's array on the way (hundreds of milliseconds for a rarely
-                // listed row).
                 arms.push(Arm {
-                    from: format!(
-                        "(SELECT * FROM d365audit.records r \
-                         WHERE r.listed @> ARRAY[{record}]::uuid[] OFFSET 0) a"
-                    )
-                    .into(),
+                    from: naming.into(),
                     order: "a",
                     via: Some(Via::QueryResults),
                     conditions: vec![format!("a.entity_id IS DISTINCT FROM {record}")],
                 });
             }
             Driver::FieldValue => {
-                let (name, value) = f.field.clone().unwrap_or_default();
-                let name = params.push(name, Type::TEXT);
+                let Some(name_ref) = resolved.field_name else {
+                    return Ok(None);
+                };
+                let (_, value) = f.field.clone().unwrap_or_default();
+                let name = params.push(name_ref, Type::INT4);
                 let value = params.push(value.unwrap_or_default(), Type::TEXT);
                 arms.push(Arm {
                     from: FIELD_VALUES.into(),
                     order: "f",
                     via: None,
-                    conditions: vec![
-                        equals_hashed(&fold("f.name"), &name),
-                        equals_hashed("f.value", &value),
-                    ],
+                    conditions: vec![same_value("f", &name, &value)],
                 });
             }
             Driver::Users => {
-                for name in &f.user_names {
-                    let name = params.push(name.clone(), Type::TEXT);
+                // One arm per id of each UPN (its spellings), each an ordered range of the
+                // user index.
+                for id in resolved.all_ids(&f.user_names) {
+                    let id = params.push(id, Type::INT4);
                     arms.push(Arm {
                         from: RECORDS.into(),
                         order: "a",
                         via: None,
-                        conditions: vec![equals_hashed(&fold("a.user_name"), &name)],
+                        conditions: vec![format!("a.user_ref = {id}")],
                     });
                 }
                 // A system user id reads the rows of each UPN it acted as, narrowed to the id;
@@ -326,24 +384,29 @@ impl Plan {
                 pairs.sort_unstable();
                 pairs.dedup();
                 for (id, upn) in pairs {
-                    let id = params.push(*id, Type::UUID);
-                    let upn = params.push(upn.clone(), Type::TEXT);
-                    arms.push(Arm {
-                        from: RECORDS.into(),
-                        order: "a",
-                        via: None,
-                        conditions: vec![
-                            equals_hashed(&fold("a.user_name"), &upn),
-                            format!("a.system_user_id = {id}"),
-                        ],
-                    });
+                    for upn in resolved.ids(upn) {
+                        let id = params.push(*id, Type::UUID);
+                        let upn = params.push(upn, Type::INT4);
+                        arms.push(Arm {
+                            from: RECORDS.into(),
+                            order: "a",
+                            via: None,
+                            conditions: vec![
+                                format!("a.user_ref = {upn}"),
+                                format!("a.system_user_id = {id}"),
+                            ],
+                        });
+                    }
+                }
+                if arms.is_empty() {
+                    return Ok(None);
                 }
             }
             Driver::Time => {
                 arms.push(Arm { from: RECORDS.into(), order: "a", via: None, conditions: vec![] });
             }
         }
-        let residual = residual(&f, driver, &mut params);
+        let residual = residual(&f, driver, resolved, &mut params);
         for arm in &mut arms {
             let t = arm.order;
             if let Some(from) = &residual.from {
@@ -431,13 +494,15 @@ impl Plan {
     }
 }
 
-/// The SQL that answers an aggregation by `by` from the counts kept per UTC day (migration 4)
-/// as `(key, count)` rows like [`Plan::grouped`]'s, when the query allows: its period is whole
+/// The SQL that answers an aggregation by `by` from the counts kept per UTC day (migrations 4
+/// and 7; a name dimension's key is its id, 0 for none) as `(key, count)` rows like
+/// [`Plan::grouped`]'s, when the query allows: its period is whole
 /// UTC days (or open), and it filters only on what those counts are keyed by (user names, not
 /// system user ids; hours per organization only). `None`: count the records.
 pub(crate) fn counted(
     query: &RecordQuery,
     by: archive::Dimension,
+    resolved: &Resolved,
 ) -> Result<Option<(String, Params)>, ArchiveError> {
     use archive::Dimension;
     let f = filters(query)?;
@@ -473,19 +538,19 @@ pub(crate) fn counted(
         let p = params.push(to, Type::TIMESTAMPTZ);
         c.push(format!("day < ({p} AT TIME ZONE 'UTC')::date"));
     }
-    dimension_conditions(&f, "", &mut params, &mut c);
+    dimension_conditions(&f, "", resolved, &mut params, &mut c);
     if f.users {
-        let p = params.push(f.user_names.clone(), Type::TEXT_ARRAY);
-        c.push(format!("{} = ANY ({p})", fold("user_name")));
+        let p = params.push(resolved.all_ids(&f.user_names), Type::INT4_ARRAY);
+        c.push(format!("user_ref = ANY ({p})"));
     }
     let (table, key) = match by {
         Dimension::HourOfDay => ("hourly_counts", "hour"),
         Dimension::Day => ("daily_counts", "day"),
         Dimension::Weekday => ("daily_counts", "extract(isodow FROM day)::integer"),
-        Dimension::User => ("daily_counts", "user_name"),
-        Dimension::Organization => ("daily_counts", "nullif(organization, '')"),
-        Dimension::Entity => ("daily_counts", "nullif(entity, '')"),
-        Dimension::Message => ("daily_counts", "nullif(message, '')"),
+        Dimension::User => ("daily_counts", "user_ref"),
+        Dimension::Organization => ("daily_counts", "organization_ref"),
+        Dimension::Entity => ("daily_counts", "entity_ref"),
+        Dimension::Message => ("daily_counts", "message_ref"),
         Dimension::Access => ("daily_counts", "access"),
         Dimension::Category => ("daily_counts", "categories"),
     };
@@ -512,7 +577,7 @@ struct Residual {
     conditions: Vec<String>,
 }
 
-fn residual(f: &Filters, driver: Driver, params: &mut Params) -> Residual {
+fn residual(f: &Filters, driver: Driver, resolved: &Resolved, params: &mut Params) -> Residual {
     let mut r = Residual {
         from: f.from.map(|from| params.push(from, Type::TIMESTAMPTZ)),
         to: f.to.map(|to| params.push(to, Type::TIMESTAMPTZ)),
@@ -520,43 +585,45 @@ fn residual(f: &Filters, driver: Driver, params: &mut Params) -> Residual {
     };
     let c = &mut r.conditions;
     if f.users && driver != Driver::Users {
-        let names = params.push(f.user_names.clone(), Type::TEXT_ARRAY);
+        let names = params.push(resolved.all_ids(&f.user_names), Type::INT4_ARRAY);
         let ids = params.push(f.system_users.clone(), Type::UUID_ARRAY);
-        c.push(format!(
-            "({} = ANY ({names}) OR a.system_user_id = ANY ({ids}))",
-            fold("a.user_name")
-        ));
+        c.push(format!("(a.user_ref = ANY ({names}) OR a.system_user_id = ANY ({ids}))"));
     }
-    dimension_conditions(f, "a.", params, c);
-    if let Some((name, value)) = f.field.as_ref().filter(|_| driver != Driver::FieldValue) {
-        let name = params.push(name.clone(), Type::TEXT);
-        let value = match value {
+    dimension_conditions(f, "a.", resolved, params, c);
+    if let Some((_, value)) = f.field.as_ref().filter(|_| driver != Driver::FieldValue) {
+        // A name no record has: no id, and -1 is no name's.
+        let name = params.push(resolved.field_name.unwrap_or(-1), Type::INT4);
+        let found = match value {
             Some(value) => {
                 let v = params.push(value.clone(), Type::TEXT);
-                format!(" AND {}", equals_hashed("f.value", &v))
+                same_value("f", &name, &v)
             }
-            None => String::new(),
+            // Every key of the name: the range its id spans.
+            None => format!(
+                "{key} >= ({name})::bigint << 32 AND {key} < (({name})::bigint + 1) << 32",
+                key = field_key("f.name_ref", "f.value")
+            ),
         };
         c.push(format!(
-            "EXISTS (SELECT 1 FROM d365audit.field_values f WHERE f.tenant_id = a.tenant_id \
-             AND f.event_time = a.event_time AND f.seq = a.seq AND {}{value})",
-            equals_hashed(&fold("f.name"), &name)
+            "EXISTS (SELECT 1 FROM d365audit.field_values f WHERE f.tenant_ref = a.tenant_ref \
+             AND f.event_time = a.event_time AND f.seq = a.seq AND {found})"
         ));
     }
-    if let Some(ip) = &f.client_ip {
-        let p = params.push(ip.clone(), Type::TEXT);
-        c.push(format!("a.client_ip = {p}"));
+    if f.client_ip.is_some() {
+        let p = params.push(resolved.client_ip.clone(), Type::INT4_ARRAY);
+        c.push(format!("a.client_ip_ref = ANY ({p})"));
     }
     if let Some(correlation) = f.correlation {
         let p = params.push(correlation, Type::UUID);
         c.push(format!("a.correlation_id = {p}"));
     }
-    if let Some(text) = &f.text {
-        let p = params.push(text.clone(), Type::TEXT);
-        let parts: Vec<String> = ["a.user_name", "a.entity", "a.message", "a.primary_value"]
-            .iter()
-            .map(|column| format!("strpos({}, {p}) > 0", fold(column)))
-            .collect();
+    if f.text.is_some() {
+        let p = params.push(resolved.text.clone(), Type::INT4_ARRAY);
+        let parts: Vec<String> =
+            ["a.user_ref", "a.entity_ref", "a.message_ref", "a.primary_value_ref"]
+                .iter()
+                .map(|column| format!("{column} = ANY ({p})"))
+                .collect();
         c.push(format!("({})", parts.join(" OR ")));
     }
     r
@@ -564,18 +631,24 @@ fn residual(f: &Filters, driver: Driver, params: &mut Params) -> Residual {
 
 /// Conditions on the report dimensions, columns that records and the report counts share
 /// (`prefix`: the table alias and a dot, or nothing).
-fn dimension_conditions(f: &Filters, prefix: &str, params: &mut Params, c: &mut Vec<String>) {
+fn dimension_conditions(
+    f: &Filters,
+    prefix: &str,
+    resolved: &Resolved,
+    params: &mut Params,
+    c: &mut Vec<String>,
+) {
     if let Some(organization) = &f.organization {
-        let p = params.push(organization.clone(), Type::TEXT);
-        c.push(format!("{} = {p}", fold(&format!("{prefix}organization"))));
+        let p = params.push(resolved.ids(organization), Type::INT4_ARRAY);
+        c.push(format!("{prefix}organization_ref = ANY ({p})"));
     }
     if let Some(entity) = &f.entity {
-        let p = params.push(entity.clone(), Type::TEXT);
-        c.push(format!("{} = {p}", fold(&format!("{prefix}entity"))));
+        let p = params.push(resolved.ids(entity), Type::INT4_ARRAY);
+        c.push(format!("{prefix}entity_ref = ANY ({p})"));
     }
     if !f.messages.is_empty() {
-        let p = params.push(f.messages.clone(), Type::TEXT_ARRAY);
-        c.push(format!("{} = ANY ({p})", fold(&format!("{prefix}message"))));
+        let p = params.push(resolved.all_ids(&f.messages), Type::INT4_ARRAY);
+        c.push(format!("{prefix}message_ref = ANY ({p})"));
     }
     if !f.access.is_empty() {
         let p = params.push(f.access.clone(), Type::INT2_ARRAY);
@@ -586,8 +659,8 @@ fn dimension_conditions(f: &Filters, prefix: &str, params: &mut Params, c: &mut 
         c.push(format!("({prefix}categories & {p}) <> 0"));
     }
     if !f.workloads.is_empty() {
-        let p = params.push(f.workloads.clone(), Type::TEXT_ARRAY);
-        c.push(format!("{} = ANY ({p})", fold(&format!("{prefix}workload"))));
+        let p = params.push(resolved.all_ids(&f.workloads), Type::INT4_ARRAY);
+        c.push(format!("{prefix}workload_ref = ANY ({p})"));
     }
 }
 
@@ -599,7 +672,7 @@ mod tests {
     #[test]
     fn a_record_filter_yields_two_disjoint_arms_with_via() {
         let q = RecordQuery { record_id: Some(Uuid::from_u128(7)), ..RecordQuery::default() };
-        let plan = Plan::new(&q, &[]).unwrap().unwrap();
+        let plan = Plan::new(&q, &[], &Resolved::default()).unwrap().unwrap();
         assert!(!plan.is_everything());
         let (sql, params) = plan.page(summary_columns, Order::NewestFirst, None, 10);
         assert!(sql.contains("UNION ALL"), "{sql}");
@@ -607,7 +680,7 @@ mod tests {
         assert!(sql.contains("IS DISTINCT FROM $1"), "{sql}");
         assert!(sql.ends_with("LIMIT 11"), "{sql}");
         assert_eq!(sql.matches("ORDER BY").count(), 3, "each arm is ordered: {sql}");
-        assert_eq!(params.types().len(), 1);
+        assert_eq!(params.typed().len(), 1);
     }
 
     #[test]
@@ -623,12 +696,28 @@ mod tests {
             (id, "alice@fabrikam.com".to_string()),
             (Uuid::from_u128(7), "mallory@contoso.com".to_string()),
         ];
-        let plan = Plan::new(&q, &acted_as).unwrap().unwrap();
-        // Two UPN arms (the GUID is tried as a UPN too) and one for the id as alice@fabrikam.
+        // alice@contoso.com is stored in two spellings; the GUID is tried as a UPN too, but no
+        // name is that text.
+        let resolved = Resolved {
+            folded: [
+                ("alice@contoso.com".to_string(), vec![1, 3]),
+                ("alice@fabrikam.com".to_string(), vec![2]),
+                ("mallory@contoso.com".to_string(), vec![4]),
+            ]
+            .into(),
+            ..Resolved::default()
+        };
+        let plan = Plan::new(&q, &acted_as, &resolved).unwrap().unwrap();
+        // An arm per spelling of alice@contoso.com, one for the id as alice@fabrikam.
         assert_eq!(plan.arms.len(), 3);
         let (sql, params) = plan.count();
         assert_eq!(sql.matches("a.system_user_id = ").count(), 1, "{sql}");
-        assert_eq!(params.types().len(), 4);
+        assert_eq!(sql.matches("a.user_ref = ").count(), 3, "{sql}");
+        assert_eq!(params.typed().len(), 4);
+        // Nobody by that name: nothing can match.
+        let nobody =
+            RecordQuery { users: vec!["eve@contoso.com".into()], ..RecordQuery::default() };
+        assert!(Plan::new(&nobody, &[], &resolved).unwrap().is_none());
     }
 
     #[test]
@@ -644,16 +733,27 @@ mod tests {
         assert_eq!(f.field, Some(("telephone1".into(), Some("555".into()))));
         assert_eq!(f.text, None);
         let bad = RecordQuery { access: vec!["write".into()], ..RecordQuery::default() };
-        assert!(matches!(Plan::new(&bad, &[]), Err(ArchiveError::InvalidQuery(_))));
+        assert!(matches!(
+            Plan::new(&bad, &[], &Resolved::default()),
+            Err(ArchiveError::InvalidQuery(_))
+        ));
         let bad = RecordQuery { category: Some("exports".into()), ..RecordQuery::default() };
-        assert!(matches!(Plan::new(&bad, &[]), Err(ArchiveError::InvalidQuery(_))));
+        assert!(matches!(
+            Plan::new(&bad, &[], &Resolved::default()),
+            Err(ArchiveError::InvalidQuery(_))
+        ));
     }
 
     #[test]
     fn an_empty_time_range_plans_nothing_and_no_filter_is_everything() {
         let at = Utc::now();
         let q = RecordQuery { from: Some(at), to: Some(at), ..RecordQuery::default() };
-        assert!(Plan::new(&q, &[]).unwrap().is_none());
-        assert!(Plan::new(&RecordQuery::default(), &[]).unwrap().unwrap().is_everything());
+        assert!(Plan::new(&q, &[], &Resolved::default()).unwrap().is_none());
+        assert!(
+            Plan::new(&RecordQuery::default(), &[], &Resolved::default())
+                .unwrap()
+                .unwrap()
+                .is_everything()
+        );
     }
 }

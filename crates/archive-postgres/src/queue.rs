@@ -273,7 +273,7 @@ impl BlobQueue for PostgresArchive {
     ) -> Result<Option<IngestReceipt>, ArchiveError> {
         let clock = self.writer_clock("settling a blob")?.clone();
         let Outcome { state, batch, error, next_attempt } = outcome_of(settlement)?;
-        let prepared =
+        let mut prepared =
             if batch.records.is_empty() && batch.quarantined.is_empty() && batch.cursors.is_empty()
             {
                 None
@@ -281,8 +281,9 @@ impl BlobQueue for PostgresArchive {
                 Some(self.prepare(batch).await?)
             };
         let mut conn = self.connection().await?;
-        if let Some(prepared) = &prepared {
+        if let Some(prepared) = &mut prepared {
             self.ensure_partitions(&mut conn, prepared).await?;
+            self.store_names(&conn, prepared).await?;
         }
         let fail = failed("settling a blob");
         let blob = &lease.blob;

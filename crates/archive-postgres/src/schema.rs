@@ -50,10 +50,15 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "compact keys, hashed indexes, blocks of verbatim bytes",
         sql: include_str!("../migrations/0006_compact.sql"),
     },
+    Migration {
+        version: 7,
+        name: "names as ids",
+        sql: include_str!("../migrations/0007_names.sql"),
+    },
 ];
 
 /// The schema version this program writes and reads.
-pub const SCHEMA_VERSION: i32 = 6;
+pub const SCHEMA_VERSION: i32 = 7;
 
 /// The Citus distribution, applied when the extension exists.
 pub(crate) const CITUS_DISTRIBUTION: &str = include_str!("../sql/citus.sql");

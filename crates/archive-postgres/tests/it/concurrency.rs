@@ -53,7 +53,7 @@ async fn replicas_ingesting_overlapping_batches_store_each_record_once_in_one_ch
     let row = sql
         .query_one(
             "SELECT (SELECT count(*) FROM d365audit.records), \
-                    (SELECT count(DISTINCT record_id) FROM d365audit.records), \
+                    (SELECT count(DISTINCT record_key) FROM d365audit.records), \
                     (SELECT count(DISTINCT seq) FROM d365audit.records), \
                     (SELECT coalesce(sum(coalesce(cardinality(seq_offsets), 1)), 0)::bigint \
                        FROM d365audit.record_blocks), \
@@ -87,11 +87,20 @@ async fn a_batch_that_commits_after_a_later_one_is_sealed_after_it() {
     let (first, second) = (open(&db).await, open(&db).await);
     // Another writer holds record 1's Id, uncommitted.
     let mut blocker = db.connect().await;
+    blocker
+        .execute(
+            "INSERT INTO d365audit.tenants (tenant_id) \
+             VALUES ('41463f53-8812-40f4-890f-865bf6e35190')",
+            &[],
+        )
+        .await
+        .expect("the tenant");
     let holding = blocker.transaction().await.expect("begin");
     holding
         .execute(
-            "INSERT INTO d365audit.record_keys (record_key, tenant_id, event_time, seq) \
-             VALUES ($1, '41463f53-8812-40f4-890f-865bf6e35190', now(), 0)",
+            "INSERT INTO d365audit.record_keys (record_key, tenant_ref, event_time, seq) \
+             SELECT $1, tenant_ref, now(), 0 FROM d365audit.tenants \
+             WHERE tenant_id = '41463f53-8812-40f4-890f-865bf6e35190'",
             &[&uuid::Uuid::parse_str(&super::record_id(1)).expect("a GUID").as_bytes().as_slice()],
         )
         .await

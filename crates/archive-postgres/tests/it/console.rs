@@ -90,7 +90,7 @@ async fn statements_run_as_the_console_role_in_a_read_only_transaction() {
     assert!(!tables.contains(&"accounts") && !tables.contains(&"access_log"), "{tables:?}");
     assert!(!tables.iter().any(|t| t.starts_with("records_20")), "no partitions: {tables:?}");
     let records_columns = &schema.iter().find(|(t, _)| t == "records").expect("records").1;
-    assert_eq!(&records_columns[..3], ["tenant_id", "event_time", "seq"]);
+    assert_eq!(&records_columns[..3], ["event_time", "seq", "user_ref"]);
     // Nothing changed.
     assert_eq!(archive.count(&archive::RecordQuery::default()).await.ok(), Some(20));
     assert!(archive.verify().await.expect("verify").is_intact());
@@ -188,7 +188,7 @@ async fn a_read_only_handle_runs_the_console_too() {
     open(&db).await.ingest(batch(&records(1, 5))).await.expect("ingest");
     let reader = PostgresArchive::connect_read_only(&db.url).await.expect("read-only connects");
     let result =
-        reader.run_sql("SELECT record_id FROM records ORDER BY seq", limits(3, 5000)).await;
+        reader.run_sql("SELECT record_id FROM records_named ORDER BY seq", limits(3, 5000)).await;
     let result = result.expect("query");
     assert_eq!((result.rows.len(), result.truncated), (3, true));
     assert_eq!(result.rows[0], vec![json!(super::record_id(1))]);

@@ -14,6 +14,7 @@ mod concurrency;
 mod connections;
 mod console;
 mod migrations;
+mod names;
 mod partitions;
 mod queue;
 mod suite;
@@ -158,7 +159,105 @@ fn batch(raws: &[Vec<u8>]) -> IngestBatch {
     }
 }
 
-/// Takes a database of the current schema back to before migration 6 once [`unpack_blocks`] has
+/// Takes a database of the current schema back to before migration 7: tenant ids instead of
+/// refs, names as text in `records`, `field_values` and the report counts (tables of schema 6's shape, in partitions of
+/// the same bounds), the Id as text in `records`, schema 6's indexes, no `names`.
+const BEFORE_NAMES: &str = "\
+    DROP VIEW d365audit.records_named, d365audit.field_values_named; \
+    DROP INDEX d365audit.records_time, d365audit.records_user, d365audit.records_seq, \
+        d365audit.records_dataverse_rows, d365audit.field_values_key; \
+    ALTER TABLE d365audit.record_keys ADD COLUMN tenant_id uuid; \
+    UPDATE d365audit.record_keys k SET tenant_id = t.tenant_id FROM d365audit.tenants t \
+        WHERE t.tenant_ref = k.tenant_ref; \
+    ALTER TABLE d365audit.record_keys DROP CONSTRAINT record_keys_pkey; \
+    ALTER TABLE d365audit.record_keys DROP COLUMN tenant_ref; \
+    ALTER TABLE d365audit.record_keys ALTER COLUMN tenant_id SET NOT NULL; \
+    ALTER TABLE d365audit.record_keys ADD PRIMARY KEY (record_key, tenant_id); \
+    ALTER TABLE d365audit.record_blocks ADD COLUMN tenant_id uuid; \
+    UPDATE d365audit.record_blocks b SET tenant_id = t.tenant_id FROM d365audit.tenants t \
+        WHERE t.tenant_ref = b.tenant_ref; \
+    ALTER TABLE d365audit.record_blocks DROP COLUMN tenant_ref; \
+    ALTER TABLE d365audit.record_blocks ALTER COLUMN tenant_id SET NOT NULL; \
+    ALTER TABLE d365audit.records RENAME TO records_7; \
+    ALTER TABLE d365audit.field_values RENAME TO field_values_7; \
+    CREATE TABLE d365audit.records (tenant_id uuid NOT NULL, event_time timestamptz NOT NULL, \
+        seq bigint NOT NULL, record_id text COLLATE \"C\" NOT NULL, record_type integer NOT NULL, \
+        workload text NOT NULL, operation text NOT NULL, user_name text COLLATE \"C\" NOT NULL, \
+        system_user_id uuid, organization text, entity text, entity_id uuid, message text, \
+        access smallint NOT NULL, categories integer NOT NULL, client_ip text, \
+        primary_value text, correlation_id uuid, result_status text, listed uuid[]) \
+        PARTITION BY RANGE (event_time); \
+    CREATE TABLE d365audit.field_values (tenant_id uuid NOT NULL, name text COLLATE \"C\" NOT NULL, \
+        value text NOT NULL, event_time timestamptz NOT NULL, seq bigint NOT NULL) \
+        PARTITION BY RANGE (event_time); \
+    DO $p$ DECLARE part record; BEGIN \
+      FOR part IN SELECT c.relname, p.relname AS parent, pg_get_expr(c.relpartbound, c.oid) AS bound \
+        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent \
+        WHERE i.inhparent IN ('d365audit.records_7'::regclass, 'd365audit.field_values_7'::regclass) LOOP \
+        EXECUTE format('ALTER TABLE d365audit.%I RENAME TO %I', part.relname, part.relname || '_7'); \
+        EXECUTE format('CREATE TABLE d365audit.%I PARTITION OF d365audit.%I %s', part.relname, \
+          replace(part.parent, '_7', ''), part.bound); \
+      END LOOP; END $p$; \
+    INSERT INTO d365audit.records SELECT tt.tenant_id, r.event_time, r.seq, \
+        CASE WHEN octet_length(r.record_key) = 16 THEN encode(r.record_key, 'hex')::uuid::text \
+             WHEN octet_length(r.record_key) = 17 AND get_byte(r.record_key, 16) = 255 \
+                THEN convert_from(substring(r.record_key FROM 1 FOR 16), 'UTF8') \
+             ELSE convert_from(r.record_key, 'UTF8') END, \
+        r.record_type, w.name, o.name, u.name, r.system_user_id, org.name, e.name, r.entity_id, \
+        m.name, r.access, r.categories, ip.name, pv.name, r.correlation_id, rs.name, r.listed \
+      FROM d365audit.records_7 r JOIN d365audit.tenants tt ON tt.tenant_ref = r.tenant_ref \
+      JOIN d365audit.names u ON u.id = r.user_ref JOIN d365audit.names w ON w.id = r.workload_ref \
+      JOIN d365audit.names o ON o.id = r.operation_ref \
+      LEFT JOIN d365audit.names org ON org.id = r.organization_ref \
+      LEFT JOIN d365audit.names e ON e.id = r.entity_ref \
+      LEFT JOIN d365audit.names m ON m.id = r.message_ref \
+      LEFT JOIN d365audit.names ip ON ip.id = r.client_ip_ref \
+      LEFT JOIN d365audit.names pv ON pv.id = r.primary_value_ref \
+      LEFT JOIN d365audit.names rs ON rs.id = r.result_status_ref; \
+    INSERT INTO d365audit.field_values SELECT tt.tenant_id, n.name, f.value, f.event_time, f.seq \
+      FROM d365audit.field_values_7 f JOIN d365audit.names n ON n.id = f.name_ref \
+      JOIN d365audit.tenants tt ON tt.tenant_ref = f.tenant_ref; \
+    DROP TABLE d365audit.records_7, d365audit.field_values_7; \
+    ALTER TABLE d365audit.records ADD PRIMARY KEY (event_time, seq, tenant_id); \
+    CREATE INDEX records_user ON d365audit.records (hashtextextended(translate(user_name, \
+        'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), 0), event_time, seq); \
+    CREATE INDEX records_entity ON d365audit.records (entity_id, event_time, seq) \
+        WHERE entity_id IS NOT NULL; \
+    CREATE INDEX records_seq ON d365audit.records (seq); \
+    CREATE INDEX records_listed ON d365audit.records USING gin (listed); \
+    CREATE INDEX field_values_value ON d365audit.field_values (hashtextextended(translate(name, \
+        'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), 0), \
+        hashtextextended(value, 0), event_time, seq); \
+    ALTER TABLE d365audit.daily_counts RENAME TO daily_counts_7; \
+    ALTER INDEX d365audit.daily_counts_pkey RENAME TO daily_counts_7_pkey; \
+    CREATE TABLE d365audit.daily_counts (tenant_id uuid NOT NULL, day date NOT NULL, \
+        organization text COLLATE \"C\" NOT NULL, user_name text COLLATE \"C\" NOT NULL, \
+        entity text COLLATE \"C\" NOT NULL, message text COLLATE \"C\" NOT NULL, \
+        access smallint NOT NULL, categories integer NOT NULL, workload text COLLATE \"C\" NOT NULL, \
+        records bigint NOT NULL, PRIMARY KEY (tenant_id, day, organization, user_name, entity, \
+        message, access, categories, workload)); \
+    INSERT INTO d365audit.daily_counts SELECT tt.tenant_id, c.day, coalesce(org.name, ''), \
+        u.name, coalesce(e.name, ''), coalesce(m.name, ''), c.access, c.categories, w.name, \
+        c.records FROM d365audit.daily_counts_7 c \
+      JOIN d365audit.tenants tt ON tt.tenant_ref = c.tenant_ref \
+      JOIN d365audit.names u ON u.id = c.user_ref JOIN d365audit.names w ON w.id = c.workload_ref \
+      LEFT JOIN d365audit.names org ON org.id = c.organization_ref \
+      LEFT JOIN d365audit.names e ON e.id = c.entity_ref \
+      LEFT JOIN d365audit.names m ON m.id = c.message_ref; \
+    ALTER TABLE d365audit.hourly_counts RENAME TO hourly_counts_7; \
+    ALTER INDEX d365audit.hourly_counts_pkey RENAME TO hourly_counts_7_pkey; \
+    CREATE TABLE d365audit.hourly_counts (tenant_id uuid NOT NULL, day date NOT NULL, \
+        hour integer NOT NULL, organization text COLLATE \"C\" NOT NULL, records bigint NOT NULL, \
+        PRIMARY KEY (tenant_id, day, hour, organization)); \
+    INSERT INTO d365audit.hourly_counts SELECT tt.tenant_id, c.day, c.hour, \
+        coalesce(org.name, ''), c.records FROM d365audit.hourly_counts_7 c \
+      JOIN d365audit.tenants tt ON tt.tenant_ref = c.tenant_ref \
+      LEFT JOIN d365audit.names org ON org.id = c.organization_ref; \
+    DROP TABLE d365audit.daily_counts_7, d365audit.hourly_counts_7, d365audit.names, \
+        d365audit.tenants; \
+    DELETE FROM d365audit.schema_migrations WHERE version >= 7;";
+
+/// Takes a database of schema 6 back to before migration 6 once [`unpack_blocks`] has
 /// made `record_bytes` again: Ids as text and hashes in `record_keys`, the user and field
 /// indexes on text, the index on correlation ids, and the primary key of
 /// `record_bytes`.
@@ -199,8 +298,8 @@ const BEFORE_LISTED_ARRAYS: &str = "\
     ALTER TABLE d365audit.records DROP COLUMN listed; \
     DELETE FROM d365audit.schema_migrations WHERE version >= 5;";
 
-/// A new database holding records 1 to 10, taken back to schema `version`: migration 6 undone,
-/// migration 5 too below version 5, then `drops` (the tables later migrations created). A
+/// A new database holding records 1 to 10, taken back to schema `version`: migration 7 undone,
+/// migration 6 too below version 6 and migration 5 below version 5, then `drops` (the tables later migrations created). A
 /// read-only handle must then refuse it and ask for the upgrade.
 async fn downgraded(server: &str, version: i32, drops: &str) -> TestDatabase {
     let db = TestDatabase::create(server).await;
@@ -270,8 +369,11 @@ async fn unpack_blocks(sql: &tokio_postgres::Client) {
 /// Takes `db` (of the current schema, no handle open) back to schema `version`, like
 /// [`downgraded`].
 async fn downgrade(db: &TestDatabase, version: i32, drops: &str) {
-    unpack_blocks(&db.connect().await).await;
-    db.connect().await.batch_execute(BEFORE_COMPACT).await.expect("downgrade to 5");
+    db.connect().await.batch_execute(BEFORE_NAMES).await.expect("downgrade to 6");
+    if version < 6 {
+        unpack_blocks(&db.connect().await).await;
+        db.connect().await.batch_execute(BEFORE_COMPACT).await.expect("downgrade to 5");
+    }
     if version < 5 {
         db.connect().await.batch_execute(BEFORE_LISTED_ARRAYS).await.expect("downgrade to 4");
     }

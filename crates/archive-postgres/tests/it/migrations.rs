@@ -245,6 +245,146 @@ async fn an_archive_of_schema_version_5_gets_compact_keys_and_smaller_indexes() 
     assert_eq!(report.records, 13);
 }
 
+/// [`with_text_ids`] with one user and one field name in other spellings (case), so that a
+/// folded filter meets two names.
+fn with_spellings() -> Vec<Vec<u8>> {
+    let mut raws = with_text_ids();
+    raws[3] = String::from_utf8_lossy(&raws[3])
+        .replace("user4@contoso.com", "USER4@Contoso.com")
+        .replace(r#""Name":"name""#, r#""Name":"Name""#)
+        .into_bytes();
+    raws
+}
+
+/// What the queries of an archive answer, to compare two archives of the same records.
+async fn answers(archive: &PostgresArchive) -> Vec<String> {
+    use archive::query::FieldFilter;
+    use archive::{Dimension, Order, PageRequest};
+    use chrono::TimeZone;
+    let page = PageRequest { limit: 100, after: None, order: Order::OldestFirst };
+    let day = chrono::Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).single();
+    let field = |name: &str, value: Option<&str>| FieldFilter {
+        name: name.into(),
+        value: value.map(Into::into),
+    };
+    let queries = [
+        RecordQuery::default(),
+        RecordQuery { users: vec!["user4@CONTOSO.com".into()], ..RecordQuery::default() },
+        RecordQuery {
+            users: vec!["0a1b2c3d-4e5f-4a7b-8c9d-000000000004".into()],
+            ..RecordQuery::default()
+        },
+        RecordQuery { field: Some(field("NAME", Some("Account 4"))), ..RecordQuery::default() },
+        RecordQuery { field: Some(field("name", None)), ..RecordQuery::default() },
+        RecordQuery { text: Some("ACCOUNT 1".into()), ..RecordQuery::default() },
+        RecordQuery { client_ip: Some("203.0.113.3".into()), ..RecordQuery::default() },
+        RecordQuery {
+            entity: Some("Account".into()),
+            messages: vec!["retrievemultiple".into()],
+            organization: Some("ORG1A2B3C4D".into()),
+            workloads: vec!["crm".into()],
+            ..RecordQuery::default()
+        },
+        RecordQuery {
+            record_id: uuid::Uuid::parse_str("5f3b0b3e-1c2d-4e5f-9a8b-000000000003").ok(),
+            ..RecordQuery::default()
+        },
+        RecordQuery { users: vec!["nobody@contoso.com".into()], ..RecordQuery::default() },
+    ];
+    let mut out = Vec::new();
+    for q in &queries {
+        let found = archive.search(q, &page).await.expect("search");
+        out.push(format!("{q:?}: {:?}", found.rows));
+        out.push(format!("{q:?}: {:?}", archive.count(q).await.expect("count")));
+        let raws = archive.raw_page(q, &page).await.expect("raw page");
+        out.push(format!("{q:?}: {:?}", raws.rows));
+    }
+    let whole_day = RecordQuery {
+        from: day,
+        to: day.map(|d| d + chrono::Duration::days(1)),
+        ..RecordQuery::default()
+    };
+    let from_one =
+        RecordQuery { from: day.map(|d| d + chrono::Duration::seconds(1)), ..whole_day.clone() };
+    let one_user = RecordQuery { users: vec!["USER4@contoso.com".into()], ..whole_day.clone() };
+    for q in [&whole_day, &from_one, &one_user] {
+        for by in [
+            Dimension::User,
+            Dimension::Organization,
+            Dimension::Entity,
+            Dimension::Message,
+            Dimension::HourOfDay,
+        ] {
+            let buckets = archive.aggregate(q, by, 100).await.expect("aggregate");
+            out.push(format!("{q:?} by {by:?}: {buckets:?}"));
+        }
+    }
+    for id in [record_id(4), "sanitized-000016".into(), "sanitized-7".into()] {
+        let stored = archive.record(&id).await.expect("read").expect("found");
+        out.push(format!("{stored:?}"));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_of_schema_version_6_gets_names_as_ids_and_answers_as_before() {
+    let Some(server) = server() else { return };
+    // The same records in an archive created at schema 7, to compare with.
+    let fresh_db = TestDatabase::create(&server).await;
+    let fresh = open(&fresh_db).await;
+    fresh.ingest(batch(&with_spellings())).await.expect("ingest");
+    let expected = answers(&fresh).await;
+
+    let db = TestDatabase::create(&server).await;
+    let first = open(&db).await;
+    first.ingest(batch(&with_spellings())).await.expect("ingest");
+    first.close();
+    crate::downgrade(&db, 6, "").await;
+    let sql = db.connect().await;
+    let texts: i64 = sql
+        .query_one(
+            "SELECT count(*) FROM d365audit.records \
+             WHERE record_id IN ('sanitized-000016', 'sanitized-7') \
+               AND user_name IN ('user4@contoso.com', 'USER4@Contoso.com', 'user5@contoso.com')",
+            &[],
+        )
+        .await
+        .expect("schema 6 records")
+        .get(0);
+    assert_eq!(texts, 2, "the downgrade wrote schema 6's rows");
+
+    let upgraded = open(&db).await;
+    assert_eq!(versions(&db).await, (1..=SCHEMA_VERSION).collect::<Vec<i32>>());
+    let names: i64 = sql
+        .query_one("SELECT count(*) FROM d365audit.names WHERE name IN ('name', 'Name')", &[])
+        .await
+        .expect("names")
+        .get(0);
+    assert_eq!(names, 1, "field names are stored folded");
+    let got = answers(&upgraded).await;
+    assert_eq!(got.len(), expected.len());
+    for (got, expected) in got.iter().zip(&expected) {
+        assert_eq!(got, expected);
+    }
+    // The row 4 spelling and its folded filter, and nobody: the comparison has substance.
+    assert!(expected.iter().any(|a| a.contains("USER4@Contoso.com")), "{expected:?}");
+    let report = upgraded.verify().await.expect("verify");
+    assert!(report.is_intact(), "{:?}", report.findings);
+    assert_eq!(report.records, 12);
+    // Ingest goes on: everything again is a duplicate, new records are stored and found.
+    let again = upgraded.ingest(batch(&with_spellings())).await.expect("ingest again");
+    assert_eq!((again.inserted, again.duplicates, again.variants), (0, 12, 0));
+    upgraded.ingest(batch(&records(20, 3))).await.expect("ingest");
+    let user = upgraded
+        .count(&RecordQuery { users: vec!["USER6@contoso.com".into()], ..RecordQuery::default() })
+        .await
+        .expect("count");
+    assert_eq!(user, 2, "records 6 and 20");
+    let report = upgraded.verify().await.expect("verify");
+    assert!(report.is_intact(), "{:?}", report.findings);
+    assert_eq!(report.records, 15);
+}
+
 /// Aggregations over whole UTC days read the report counts; other periods and filters read the
 /// records. Shown by doubling the counts behind the archive's back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -132,7 +132,7 @@ async fn replicas_sharing_the_queue_settle_every_blob_once_with_its_records() {
     let row = sql
         .query_one(
             "SELECT (SELECT count(*) FROM d365audit.records), \
-                    (SELECT count(DISTINCT record_id) FROM d365audit.records), \
+                    (SELECT count(DISTINCT record_key) FROM d365audit.records), \
                     (SELECT coalesce(sum(coalesce(cardinality(seq_offsets), 1)), 0)::bigint \
                        FROM d365audit.record_blocks), \
                     (SELECT count(*) FROM d365audit.record_keys), \

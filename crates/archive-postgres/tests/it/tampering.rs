@@ -4,9 +4,14 @@ use archive::{Archive, ArchiveError, Finding};
 
 use super::{TestDatabase, batch, open, record_id, records, server};
 
+/// The stored key of record `n` (its Id is a GUID: its 16 bytes).
+fn key_of(n: u32) -> Vec<u8> {
+    uuid::Uuid::parse_str(&record_id(n)).expect("a GUID").as_bytes().to_vec()
+}
+
 /// The archive sequence number of record `n`.
 async fn seq_of(sql: &tokio_postgres::Client, n: u32) -> i64 {
-    sql.query_one("SELECT seq FROM d365audit.records WHERE record_id = $1", &[&record_id(n)])
+    sql.query_one("SELECT seq FROM d365audit.records WHERE record_key = $1", &[&key_of(n)])
         .await
         .expect("record exists")
         .get(0)
@@ -161,10 +166,11 @@ async fn removed_records_edited_seals_and_smuggled_records_are_found() {
     // A record added after the last seal, copied from record 60 with the next seq.
     let sixty = seq_of(&sql, 60).await;
     sql.execute(
-        "INSERT INTO d365audit.records SELECT tenant_id, event_time, seq + 1, 'smuggled', \
-           record_type, workload, operation, user_name, system_user_id, organization, entity, \
-           entity_id, message, access, categories, client_ip, primary_value, correlation_id, \
-           result_status FROM d365audit.records WHERE seq = $1",
+        "INSERT INTO d365audit.records SELECT event_time, seq + 1, user_ref, workload_ref, \
+           operation_ref, categories, organization_ref, entity_ref, message_ref, client_ip_ref, \
+           primary_value_ref, result_status_ref, tenant_ref, record_type, access, \
+           convert_to('smuggled', 'UTF8'), system_user_id, entity_id, correlation_id, listed \
+           FROM d365audit.records WHERE seq = $1",
         &[&sixty],
     )
     .await
@@ -173,8 +179,9 @@ async fn removed_records_edited_seals_and_smuggled_records_are_found() {
     let index = block.index(sixty);
     let raw = &block.raws[index];
     sql.execute(
-        "INSERT INTO d365audit.record_blocks SELECT tenant_id, event_time, $1, $1, NULL, NULL, \
-           ARRAY[$2::integer], $3, $4 FROM d365audit.records WHERE seq = $1",
+        "INSERT INTO d365audit.record_blocks (tenant_ref, event_time, first_seq, last_seq, \
+           dictionary, seq_offsets, raw_lens, hashes, bytes) SELECT tenant_ref, event_time, $1, \
+           $1, NULL, NULL, ARRAY[$2::integer], $3, $4 FROM d365audit.records WHERE seq = $1",
         &[
             &(sixty + 1),
             &(raw.len() as i32),
@@ -232,7 +239,7 @@ async fn a_rewritten_hash_or_a_lost_normalized_row_is_an_altered_record() {
     let index = block.index(seven);
     block.hashes[index] = vec![7; 32];
     block.write(&sql).await;
-    sql.execute("DELETE FROM d365audit.records WHERE record_id = $1", &[&record_id(47)])
+    sql.execute("DELETE FROM d365audit.records WHERE record_key = $1", &[&key_of(47)])
         .await
         .expect("tamper");
     let report = archive.verify().await.expect("verify");
