@@ -64,10 +64,17 @@ ALTER SEQUENCE d365audit.name_ids OWNED BY d365audit.names.id;
 -- Indexed by digest, not by the text itself: a B-tree entry holds at most about 2.7 KB, and a
 -- primary value or a message may be longer. A text whose digest another text already has gets
 -- no id, and its batch fails with an error that says so (src/names.rs), never another's id.
-CREATE UNIQUE INDEX names_digest ON d365audit.names (md5(name));
+-- SHA-256, not MD5: the texts come from the audited tenant, and two texts with the same MD5
+-- can be made on purpose, which would stop their batch from being stored. convert_to is only
+-- STABLE (conversions could change), but to UTF-8 in a database whose encoding never changes
+-- it always gives the same bytes, so the wrapper may say IMMUTABLE and be indexed.
+CREATE FUNCTION d365audit.name_digest(text) RETURNS bytea
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$ SELECT sha256(convert_to($1, 'UTF8')) $$;
+CREATE UNIQUE INDEX names_digest ON d365audit.names (d365audit.name_digest(name));
 -- Filters compare ASCII-folded text (src/names.rs resolves them to ids through this index).
-CREATE INDEX names_folded ON d365audit.names
-    (md5(translate(name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')));
+CREATE INDEX names_folded ON d365audit.names (d365audit.name_digest(
+    translate(name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')));
 
 -- Every text already stored, once. Field names are stored folded (queries compare them so).
 INSERT INTO d365audit.names (name)

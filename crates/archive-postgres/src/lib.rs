@@ -23,7 +23,7 @@
 //! | table | what | partitioned | key / indexes |
 //! |---|---|---|---|
 //! | `tenants` | each tenant's 2-byte `tenant_ref`, which the record-bearing rows and keys hold instead of its id (schema 7) | no | PK `tenant_ref`; `tenant_id` unique |
-//! | `names` | every repeated text once (users, workloads, operations, organizations, entity names, messages, client IPs, primary values, result statuses, folded field names) with its 4-byte id, which rows hold in their `_ref` columns (the `names` module) | no | PK `id`; MD5 of `name` unique; MD5 of the ASCII-folded `name` |
+//! | `names` | every repeated text once (users, workloads, operations, organizations, entity names, messages, client IPs, primary values, result statuses, folded field names) with its 4-byte id, which rows hold in their `_ref` columns (the `names` module) | no | PK `id`; SHA-256 of `name` unique; SHA-256 of the ASCII-folded `name` |
 //! | `record_keys` | dedupe authority: one row per (Id, tenant), with the record's time and seq; the Id in its compact form (16 bytes for a GUID, see the `keys` module) | no | PK `(record_key, tenant_ref)` |
 //! | `records` | the normalized columns (`archive::columns`), texts as name ids, the Id as its key, and the row ids its `QueryResults` listed (`listed`, an array) | by month | `(event_time, seq)` (the time index); `(user_ref, event_time, seq)`; GIN on the row it is about and the rows it listed (`array_append(listed, entity_id)`); BRIN on `seq` |
 //! | `record_blocks` | verbatim bytes in blocks of up to 256 records (256 KB) of one batch, tenant and month (the `blocks` module): zstd of the records together (with a trained dictionary), each record's seq offset, length and BLAKE3 | by month | `first_seq` |

@@ -5,7 +5,7 @@
 //! names are stored once in `d365audit.names`, and the record rows, field values and report
 //! counts hold their 4-byte id (the `_ref` columns).
 //!
-//! Names are unique by MD5 digest (a B-tree entry holds at most about 2.7 KB, a text may be
+//! Names are unique by SHA-256 digest (a B-tree entry holds at most about 2.7 KB, a text may be
 //! longer), and every lookup compares the text itself too: a text whose digest another text
 //! already holds gets no id, and its batch fails saying so, rather than taking the other's id.
 //!
@@ -54,7 +54,8 @@ impl Cache {
 }
 
 const ADD_NAMES: &str = "INSERT INTO d365audit.names (name) \
-    SELECT n FROM unnest($1::text[]) n ORDER BY md5(n) ON CONFLICT ((md5(name))) DO NOTHING";
+    SELECT n FROM unnest($1::text[]) n ORDER BY d365audit.name_digest(n) \
+    ON CONFLICT ((d365audit.name_digest(name))) DO NOTHING";
 
 const ADD_TENANTS: &str = "INSERT INTO d365audit.tenants (tenant_id) \
     SELECT t FROM unnest($1::uuid[]) t ORDER BY t ON CONFLICT DO NOTHING";
@@ -64,7 +65,8 @@ const TENANT_REFS: &str =
 
 /// The names whose digests `$1`'s texts have (the caller compares the texts).
 const IDS_OF: &str = "SELECT id, name FROM d365audit.names \
-    WHERE md5(name) = ANY (ARRAY(SELECT md5(n) FROM unnest($1::text[]) n))";
+    WHERE d365audit.name_digest(name) = \
+        ANY (ARRAY(SELECT d365audit.name_digest(n) FROM unnest($1::text[]) n))";
 
 const NAMES_OF: &str = "SELECT id, name FROM d365audit.names WHERE id = ANY ($1::integer[])";
 
@@ -115,7 +117,7 @@ impl Names {
                 doing: "storing names".into(),
                 message: format!(
                     "the text `{}` has no id in d365audit.names after being stored (another \
-                     text with the same MD5 digest?)",
+                     text with the same SHA-256 digest?)",
                     lost.chars().take(200).collect::<String>()
                 ),
             });
@@ -222,7 +224,8 @@ pub(crate) async fn folded_ids(
     let fail = failed("looking up names");
     let sql = format!(
         "SELECT id, {name} FROM d365audit.names \
-         WHERE md5({name}) = ANY (ARRAY(SELECT md5(t) FROM unnest($1::text[]) t)) \
+         WHERE d365audit.name_digest({name}) = \
+             ANY (ARRAY(SELECT d365audit.name_digest(t) FROM unnest($1::text[]) t)) \
            AND {name} = ANY ($1::text[]) ORDER BY id",
         name = fold("name")
     );
@@ -240,7 +243,10 @@ pub(crate) async fn exact_ids(
 ) -> Result<Vec<i32>, ArchiveError> {
     let fail = failed("looking up names");
     let statement = client
-        .prepare_cached("SELECT id FROM d365audit.names WHERE md5(name) = md5($1) AND name = $1")
+        .prepare_cached(
+            "SELECT id FROM d365audit.names \
+             WHERE d365audit.name_digest(name) = d365audit.name_digest($1) AND name = $1",
+        )
         .await
         .map_err(&fail)?;
     Ok(client.query(&statement, &[&name]).await.map_err(&fail)?.iter().map(|r| r.get(0)).collect())

@@ -255,6 +255,7 @@ const BEFORE_NAMES: &str = "\
       LEFT JOIN d365audit.names org ON org.id = c.organization_ref; \
     DROP TABLE d365audit.daily_counts_7, d365audit.hourly_counts_7, d365audit.names, \
         d365audit.tenants; \
+    DROP FUNCTION d365audit.name_digest(text); \
     DELETE FROM d365audit.schema_migrations WHERE version >= 7;";
 
 /// Takes a database of schema 6 back to before migration 6 once [`unpack_blocks`] has
