@@ -17,9 +17,11 @@
 -- `records` is no longer a primary key: a seq is unique on its own (record_keys makes sure), so
 -- the index is (event_time, seq), 16 bytes less per entry.
 --
--- `record_keys`, `records`, `field_values` and the report counts are copied into new tables and the old ones
--- dropped, so the upgrade leaves no dead rows behind and needs no VACUUM. It locks the record
--- tables while it runs: stop the collectors first. Verbatim bytes, keys and seals are untouched,
+-- `record_keys`, `records`, `field_values` and the report counts are copied into new tables and
+-- the old ones dropped, so they keep no dead rows. `record_blocks` is updated in place instead
+-- (it holds the verbatim bytes, which are not copied): each block row leaves a dead version
+-- behind, which autovacuum (or `VACUUM d365audit.record_blocks`) makes reusable. It locks the
+-- record tables while it runs: stop the collectors first. Verbatim bytes, keys and seals are untouched,
 -- so `verify` finds the records exactly as before.
 
 CREATE SEQUENCE d365audit.tenant_refs AS smallint MINVALUE 1 START WITH 1;
@@ -157,7 +159,8 @@ INSERT INTO d365audit.records (event_time, seq, user_ref, workload_ref, operatio
         result_status_ref, tenant_ref, record_type, access, record_key, system_user_id, entity_id,
         correlation_id, listed)
     SELECT r.event_time, r.seq, u.id, w.id, o.id, r.categories, org.id, e.id, m.id, ip.id, pv.id,
-        rs.id, t.tenant_ref, r.record_type::smallint, r.access,
+        -- 16 bits, as ingest stores them (`as i16`; the views read them back with & 65535).
+        rs.id, t.tenant_ref, (((r.record_type & 65535) # 32768) - 32768)::smallint, r.access,
         CASE WHEN r.record_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
                 THEN decode(replace(r.record_id, '-', ''), 'hex')
              WHEN octet_length(r.record_id) = 16 THEN convert_to(r.record_id, 'UTF8') || '\xff'::bytea

@@ -53,12 +53,21 @@ impl Cache {
     }
 }
 
+// Both insert only what is not stored yet: an `ON CONFLICT` insert takes its row's id from the
+// sequence before it finds the conflict, and every handle starts with an empty cache, so each
+// process start would use up one of the 32,767 tenant refs per tenant. `ON CONFLICT` stays for
+// two handles adding the same text at once (the loser's id is the only one lost).
 const ADD_NAMES: &str = "INSERT INTO d365audit.names (name) \
-    SELECT n FROM unnest($1::text[]) n ORDER BY d365audit.name_digest(n) \
+    SELECT n FROM unnest($1::text[]) n \
+    WHERE NOT EXISTS (SELECT 1 FROM d365audit.names x \
+        WHERE d365audit.name_digest(x.name) = d365audit.name_digest(n)) \
+    ORDER BY d365audit.name_digest(n) \
     ON CONFLICT ((d365audit.name_digest(name))) DO NOTHING";
 
 const ADD_TENANTS: &str = "INSERT INTO d365audit.tenants (tenant_id) \
-    SELECT t FROM unnest($1::uuid[]) t ORDER BY t ON CONFLICT DO NOTHING";
+    SELECT t FROM unnest($1::uuid[]) t \
+    WHERE NOT EXISTS (SELECT 1 FROM d365audit.tenants x WHERE x.tenant_id = t) \
+    ORDER BY t ON CONFLICT DO NOTHING";
 
 const TENANT_REFS: &str =
     "SELECT tenant_id, tenant_ref FROM d365audit.tenants WHERE tenant_id = ANY ($1::uuid[])";
@@ -72,7 +81,7 @@ const NAMES_OF: &str = "SELECT id, name FROM d365audit.names WHERE id = ANY ($1:
 
 impl Names {
     /// The ids of `wanted`, giving the names not stored yet their ids first (autocommitted, in
-    /// name order, so that replicas adding the same names wait for each other, never in a
+    /// digest order, so that replicas adding the same names wait for each other, never in a
     /// cycle).
     pub(crate) async fn ids<'a>(
         &self,

@@ -1,5 +1,5 @@
 //! Texts stored once in `names` (schema 7): any length, every spelling its own id, filters that
-//! meet no name.
+//! meet no name, no id used up by texts and tenants already stored.
 
 use archive::{Archive, RecordQuery};
 
@@ -74,5 +74,42 @@ async fn filters_on_texts_no_record_has_find_nothing() {
         },
     ] {
         assert!(archive.count(&q).await.expect("count") > 0, "{q:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handles_that_meet_stored_texts_and_tenants_use_up_no_ids() {
+    let Some(server) = server() else { return };
+    let db = TestDatabase::create(&server).await;
+    let sql = db.connect().await;
+    // (the sequence's last value, the greatest id stored) for names and for tenants
+    let ids = || async {
+        let row = sql
+            .query_one(
+                "SELECT (SELECT last_value FROM d365audit.name_ids), \
+                        (SELECT max(id) FROM d365audit.names)::bigint, \
+                        (SELECT last_value FROM d365audit.tenant_refs), \
+                        (SELECT max(tenant_ref) FROM d365audit.tenants)::bigint",
+                &[],
+            )
+            .await
+            .expect("sequences");
+        (row.get::<_, i64>(0), row.get::<_, i64>(1), row.get::<_, i64>(2), row.get::<_, i64>(3))
+    };
+    let first = open(&db).await;
+    first.ingest(batch(&records(1, 20))).await.expect("first ingest");
+    let (names_last, names_max, tenants_last, tenants_max) = ids().await;
+    assert_eq!((names_last, tenants_last), (names_max, tenants_max));
+    assert_eq!(tenants_max, 1);
+    // Each new handle (a restarted process) starts with an empty cache. Its batches hold new
+    // records whose users, entities and tenant are all stored already, then the first batch
+    // again (all duplicates).
+    for (n, first_record) in [(1, 21), (2, 41), (3, 1)] {
+        let fresh = open(&db).await;
+        let receipt = fresh.ingest(batch(&records(first_record, 20))).await.expect("ingest");
+        assert_eq!(receipt.inserted + receipt.duplicates, 20, "handle {n}");
+        let (names_last, names_max, tenants_last, tenants_max) = ids().await;
+        assert_eq!(tenants_max, 1, "handle {n}");
+        assert_eq!((names_last, tenants_last), (names_max, tenants_max), "handle {n}");
     }
 }
