@@ -20,6 +20,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use archive::ArchiveError;
 use deadpool_postgres::ClientWrapper;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use crate::failure::failed;
@@ -79,6 +81,22 @@ const IDS_OF: &str = "SELECT id, name FROM d365audit.names \
 
 const NAMES_OF: &str = "SELECT id, name FROM d365audit.names WHERE id = ANY ($1::integer[])";
 
+/// Stores the values of `missing` not stored yet (`add`, autocommitted), then reads the ids of
+/// all of them back (`read`): how names and tenants both get their ids.
+async fn add_then_read(
+    client: &ClientWrapper,
+    add: &str,
+    read: &str,
+    missing: &(dyn ToSql + Sync),
+    doing: &'static str,
+) -> Result<Vec<Row>, ArchiveError> {
+    let fail = failed(doing);
+    let statement = client.prepare_cached(add).await.map_err(&fail)?;
+    client.execute(&statement, &[missing]).await.map_err(&fail)?;
+    let statement = client.prepare_cached(read).await.map_err(&fail)?;
+    client.query(&statement, &[missing]).await.map_err(&fail)
+}
+
 impl Names {
     /// The ids of `wanted`, giving the names not stored yet their ids first (autocommitted, in
     /// digest order, so that replicas adding the same names wait for each other, never in a
@@ -109,11 +127,7 @@ impl Names {
         }
         missing.sort_unstable();
         missing.dedup();
-        let fail = failed("storing names");
-        let statement = client.prepare_cached(ADD_NAMES).await.map_err(&fail)?;
-        client.execute(&statement, &[&missing]).await.map_err(&fail)?;
-        let statement = client.prepare_cached(IDS_OF).await.map_err(&fail)?;
-        let rows = client.query(&statement, &[&missing]).await.map_err(&fail)?;
+        let rows = add_then_read(client, ADD_NAMES, IDS_OF, &missing, "storing names").await?;
         let mut cache = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         for row in rows {
             let (id, name): (i32, String) = (row.get(0), row.get(1));
@@ -159,11 +173,8 @@ impl Names {
         }
         missing.sort_unstable();
         missing.dedup();
-        let fail = failed("storing tenants");
-        let statement = client.prepare_cached(ADD_TENANTS).await.map_err(&fail)?;
-        client.execute(&statement, &[&missing]).await.map_err(&fail)?;
-        let statement = client.prepare_cached(TENANT_REFS).await.map_err(&fail)?;
-        let rows = client.query(&statement, &[&missing]).await.map_err(&fail)?;
+        let rows =
+            add_then_read(client, ADD_TENANTS, TENANT_REFS, &missing, "storing tenants").await?;
         let mut cache = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         for row in rows {
             let (tenant, tenant_ref): (Uuid, i16) = (row.get(0), row.get(1));
