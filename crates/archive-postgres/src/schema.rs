@@ -55,10 +55,15 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "names as ids",
         sql: include_str!("../migrations/0007_names.sql"),
     },
+    Migration {
+        version: 8,
+        name: "hour-keyed indexes",
+        sql: include_str!("../migrations/0008_hour_indexes.sql"),
+    },
 ];
 
 /// The schema version this program writes and reads.
-pub const SCHEMA_VERSION: i32 = 7;
+pub const SCHEMA_VERSION: i32 = 8;
 
 /// The Citus distribution, applied when the extension exists.
 pub(crate) const CITUS_DISTRIBUTION: &str = include_str!("../sql/citus.sql");

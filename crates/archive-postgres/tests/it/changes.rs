@@ -216,7 +216,7 @@ async fn an_archive_of_schema_version_2_gains_the_change_tables() {
     )
     .await;
     let upgraded = open(&db).await;
-    assert_eq!(SCHEMA_VERSION, 7);
+    assert_eq!(SCHEMA_VERSION, 8);
     assert_eq!(upgraded.count(&RecordQuery::default()).await.ok(), Some(10));
     let receipt = upgraded
         .ingest_changes(ChangeBatch { changes: vec![change(1)], ..ChangeBatch::default() })

@@ -159,7 +159,17 @@ fn batch(raws: &[Vec<u8>]) -> IngestBatch {
     }
 }
 
-/// Takes a database of the current schema back to before migration 7: tenant ids instead of
+/// Takes a database of the current schema back to before migration 8: schema 7's indexes on the
+/// time, the user and the field values.
+const BEFORE_HOUR_INDEXES: &str = "\
+    DROP INDEX d365audit.records_time, d365audit.records_user, d365audit.field_values_key; \
+    DROP FUNCTION d365audit.hour_of(timestamptz); \
+    CREATE INDEX records_time ON d365audit.records (event_time, seq); \
+    CREATE INDEX records_user ON d365audit.records (user_ref, event_time, seq); \
+    CREATE INDEX field_values_key ON d365audit.field_values \
+        (((name_ref::bigint << 32) | (hashtext(value)::bigint & 4294967295)), event_time, seq);";
+
+/// Takes a database of schema 7 back to before migration 7: tenant ids instead of
 /// refs, names as text in `records`, `field_values` and the report counts (tables of schema 6's shape, in partitions of
 /// the same bounds), the Id as text in `records`, schema 6's indexes, no `names`.
 const BEFORE_NAMES: &str = "\
@@ -370,7 +380,10 @@ async fn unpack_blocks(sql: &tokio_postgres::Client) {
 /// Takes `db` (of the current schema, no handle open) back to schema `version`, like
 /// [`downgraded`].
 async fn downgrade(db: &TestDatabase, version: i32, drops: &str) {
-    db.connect().await.batch_execute(BEFORE_NAMES).await.expect("downgrade to 6");
+    db.connect().await.batch_execute(BEFORE_HOUR_INDEXES).await.expect("downgrade to 7");
+    if version < 7 {
+        db.connect().await.batch_execute(BEFORE_NAMES).await.expect("downgrade to 6");
+    }
     if version < 6 {
         unpack_blocks(&db.connect().await).await;
         db.connect().await.batch_execute(BEFORE_COMPACT).await.expect("downgrade to 5");
