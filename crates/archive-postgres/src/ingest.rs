@@ -294,18 +294,20 @@ const INSERT_KEYS: &str = "INSERT INTO d365audit.record_keys \
     FROM pg_temp.ingest_keys s ORDER BY s.record_key, s.tenant_ref \
     ON CONFLICT DO NOTHING RETURNING seq";
 
-/// The kept record of each duplicate and its hash, taken from its block (NULL when its bytes
-/// are gone, which makes the duplicate a variant: nothing shows the bytes are the same).
+/// The kept record of each duplicate and its stored hash (its first 8 bytes, or all 32 in a
+/// block written before schema 8), taken from its block (NULL when its bytes are gone, which
+/// makes the duplicate a variant: nothing shows the bytes are the same).
 fn stored_duplicates() -> String {
     format!(
-        "SELECT s.position, k.seq, substring(b.hashes FROM 32 * (CASE \
+        "SELECT s.position, k.seq, substring(b.hashes FROM w.width * (CASE \
            WHEN b.seq_offsets IS NULL THEN CASE WHEN b.first_seq = k.seq THEN 0 END \
            ELSE array_position(b.seq_offsets, (k.seq - b.first_seq)::integer) - 1 END) + 1 \
-           FOR 32) \
+           FOR w.width) \
          FROM pg_temp.ingest_keys s \
          JOIN d365audit.record_keys k ON k.record_key = s.record_key AND k.tenant_ref = s.tenant_ref \
-         {} WHERE s.position = ANY ($1::integer[])",
-        crate::blocks::block_of("k", "x.first_seq, x.seq_offsets, x.hashes")
+         {} CROSS JOIN LATERAL (SELECT octet_length(b.hashes) / NULLIF(cardinality(b.raw_lens), 0) AS width) w \
+         WHERE s.position = ANY ($1::integer[])",
+        crate::blocks::block_of("k", "x.first_seq, x.seq_offsets, x.raw_lens, x.hashes")
     )
 }
 
@@ -502,7 +504,10 @@ pub(crate) async fn write_in(
             (None, Some((seq, hash))) => (*seq, hash.as_deref().unwrap_or_default()),
             (None, None) => (0, &[]),
         };
-        if kept_hash != record.hash.0.as_slice() {
+        // The whole hash of a record of this batch, the stored beginning of one kept before.
+        let same = kept_hash.len() >= crate::blocks::STORED_HASH_BYTES
+            && record.hash.0.starts_with(kept_hash);
+        if !same {
             receipt.variants += 1;
             variants.push(Variant { record, first_seq });
         }

@@ -330,10 +330,6 @@ fn lookup_id(id: &str) -> String {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 pub(crate) async fn record(
     client: &ClientWrapper,
     names: &Names,
@@ -372,7 +368,6 @@ pub(crate) async fn record(
     };
     let block = StoredBlock::from_row(&row, w + 2).ok_or_else(lost)?;
     let index = block.index_of(summary.seq).ok_or_else(lost)?;
-    let hash = block.hash(index).ok_or_else(lost)?.to_vec();
     dictionaries.load(client, [block.dictionary]).await?;
     let raw = block
         .unpack(&mut Unpacker::new(dictionaries))
@@ -388,7 +383,7 @@ pub(crate) async fn record(
         user_agent: dynamics.and_then(|d| d.user_agent.clone()),
         ingested_at: ingested_at.unwrap_or_default(),
         batch: batch.unwrap_or_default() as u64,
-        hash: hex(&hash),
+        hash: archive::evidence::record_hash(&raw).to_hex(),
         raw,
         summary,
     }))

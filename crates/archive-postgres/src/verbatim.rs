@@ -10,6 +10,7 @@ use archive::ArchiveError;
 use archive::evidence::{Decompressors, RawCodec, Unpack};
 use tokio_postgres::Client;
 
+use crate::blocks::BLOCK_LEVEL;
 use crate::failure::failed;
 
 /// A trained compression dictionary and its id in `dictionaries`.
@@ -55,12 +56,11 @@ impl Packer {
             }
         }
         let codec =
-            RawCodec::new(dictionary.as_ref().map(|d| d.bytes.as_slice())).map_err(|e| {
-                ArchiveError::Storage {
+            RawCodec::with_level(dictionary.as_ref().map(|d| d.bytes.as_slice()), BLOCK_LEVEL)
+                .map_err(|e| ArchiveError::Storage {
                     doing: "preparing compression".into(),
                     message: e.to_string(),
-                }
-            })?;
+                })?;
         Ok((id, codec))
     }
 

@@ -307,7 +307,7 @@ fn observe(sealed: SealedRows, unpacker: &mut Unpacker<'_>) -> ObservedBatch {
             Some(raw) => {
                 let hash = record_hash(raw);
                 batch.stored_hashes.push(hash);
-                if Some(hash.0.as_slice()) != row.block.hash(row.index) || row.id.is_none() {
+                if !row.block.holds_hash(row.index, &hash) || row.id.is_none() {
                     batch.altered_records.push(name_of(&row, Some(raw)));
                 }
             }

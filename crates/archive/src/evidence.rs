@@ -244,9 +244,15 @@ const LEVEL: i32 = 3;
 
 impl RawCodec {
     pub fn new(dictionary: Option<&[u8]>) -> std::io::Result<RawCodec> {
+        RawCodec::with_level(dictionary, LEVEL)
+    }
+
+    /// A codec that compresses at zstd `level` (higher: smaller and slower; decompression
+    /// speed hardly changes).
+    pub fn with_level(dictionary: Option<&[u8]>, level: i32) -> std::io::Result<RawCodec> {
         let compressor = match dictionary {
-            Some(dict) => zstd::bulk::Compressor::with_dictionary(LEVEL, dict)?,
-            None => zstd::bulk::Compressor::new(LEVEL)?,
+            Some(dict) => zstd::bulk::Compressor::with_dictionary(level, dict)?,
+            None => zstd::bulk::Compressor::new(level)?,
         };
         Ok(RawCodec { compressor })
     }

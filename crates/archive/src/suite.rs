@@ -619,6 +619,15 @@ fn queries() -> Vec<(&'static str, RecordQuery)> {
         ("from and to", RecordQuery { from: Some(day(2)), to: Some(day(3)), ..q() }),
         ("user by upn", RecordQuery { users: vec!["alice@contoso.com".into()], ..q() }),
         (
+            "user by upn, from and to",
+            RecordQuery {
+                users: vec!["alice@contoso.com".into()],
+                from: Some(base()),
+                to: Some(day(3)),
+                ..q()
+            },
+        ),
+        (
             "user by upn in other case",
             RecordQuery { users: vec!["ALICE@contoso.COM".into()], ..q() },
         ),
@@ -1031,7 +1040,10 @@ async fn pages_have_no_gaps_or_repeats_in_both_orders<A: Archive>(archive: &A) {
             "entity",
             "from and to",
             "users, any of",
+            "user by system user id",
+            "user by upn, from and to",
             "field by name",
+            "field by value",
         ]
         .contains(name)
     });

@@ -321,6 +321,34 @@ async fn downgraded(server: &str, version: i32, drops: &str) -> TestDatabase {
     db
 }
 
+/// Blocks as schema 7 wrote them: the whole 32-byte hash of each record instead of its first 8
+/// bytes.
+async fn widen_hashes(sql: &tokio_postgres::Client) {
+    let blocks = sql
+        .query("SELECT first_seq, raw_lens, bytes, dictionary FROM d365audit.record_blocks", &[])
+        .await
+        .expect("blocks");
+    for block in blocks {
+        assert_eq!(block.get::<_, Option<i32>>(3), None, "no dictionary in a test archive");
+        let lens: Vec<i32> = block.get(1);
+        let total = lens.iter().map(|l| *l as usize).sum();
+        let raw = zstd::bulk::decompress(block.get::<_, &[u8]>(2), total).expect("decompress");
+        let mut hashes = Vec::new();
+        let mut start = 0;
+        for len in &lens {
+            let one = &raw[start..start + *len as usize];
+            hashes.extend_from_slice(&archive::evidence::record_hash(one).0);
+            start += *len as usize;
+        }
+        sql.execute(
+            "UPDATE d365audit.record_blocks SET hashes = $2 WHERE first_seq = $1",
+            &[&block.get::<_, i64>(0), &hashes],
+        )
+        .await
+        .expect("whole hashes");
+    }
+}
+
 /// Schema 5's `record_bytes` (one row per record, compressed alone, in partitions like the
 /// blocks') made from schema 6's `record_blocks`, which it replaces. Test archives are too small
 /// for a compression dictionary.
@@ -342,22 +370,21 @@ async fn unpack_blocks(sql: &tokio_postgres::Client) {
     .expect("record_bytes");
     let blocks = sql
         .query(
-            "SELECT first_seq, seq_offsets, raw_lens, hashes, bytes, dictionary \
+            "SELECT first_seq, seq_offsets, raw_lens, bytes, dictionary \
              FROM d365audit.record_blocks",
             &[],
         )
         .await
         .expect("blocks");
     for block in blocks {
-        assert_eq!(block.get::<_, Option<i32>>(5), None, "no dictionary in a test archive");
+        assert_eq!(block.get::<_, Option<i32>>(4), None, "no dictionary in a test archive");
         let first: i64 = block.get(0);
         let offsets: Vec<i32> = block.get::<_, Option<Vec<i32>>>(1).unwrap_or_else(|| vec![0]);
         let lens: Vec<i32> = block.get(2);
-        let hashes: Vec<u8> = block.get(3);
         let total = lens.iter().map(|l| *l as usize).sum();
-        let raw = zstd::bulk::decompress(block.get::<_, &[u8]>(4), total).expect("decompress");
+        let raw = zstd::bulk::decompress(block.get::<_, &[u8]>(3), total).expect("decompress");
         let mut start = 0;
-        for (i, (offset, len)) in offsets.iter().zip(&lens).enumerate() {
+        for (offset, len) in offsets.iter().zip(&lens) {
             let one = &raw[start..start + *len as usize];
             start += *len as usize;
             sql.execute(
@@ -366,7 +393,7 @@ async fn unpack_blocks(sql: &tokio_postgres::Client) {
                 &[
                     &(first + i64::from(*offset)),
                     len,
-                    &&hashes[i * 32..i * 32 + 32],
+                    &archive::evidence::record_hash(one).0.as_slice(),
                     &zstd::bulk::compress(one, 3).expect("compress"),
                 ],
             )
@@ -381,6 +408,7 @@ async fn unpack_blocks(sql: &tokio_postgres::Client) {
 /// [`downgraded`].
 async fn downgrade(db: &TestDatabase, version: i32, drops: &str) {
     db.connect().await.batch_execute(BEFORE_HOUR_INDEXES).await.expect("downgrade to 7");
+    widen_hashes(&db.connect().await).await;
     if version < 7 {
         db.connect().await.batch_execute(BEFORE_NAMES).await.expect("downgrade to 6");
     }

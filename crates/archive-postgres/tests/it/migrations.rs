@@ -385,6 +385,87 @@ async fn an_archive_of_schema_version_6_gets_names_as_ids_and_answers_as_before(
     assert_eq!(report.records, 15);
 }
 
+/// The index definitions of `records` and `field_values` (their parents' indexes).
+async fn record_indexes(db: &TestDatabase) -> Vec<String> {
+    db.connect()
+        .await
+        .query(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = 'd365audit' \
+               AND tablename IN ('records', 'field_values') ORDER BY indexname",
+            &[],
+        )
+        .await
+        .expect("indexes")
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_of_schema_version_7_gets_hour_keyed_indexes_and_answers_as_before() {
+    let Some(server) = server() else { return };
+    let fresh_db = TestDatabase::create(&server).await;
+    let fresh = open(&fresh_db).await;
+    fresh.ingest(batch(&with_spellings())).await.expect("ingest");
+    let expected = answers(&fresh).await;
+
+    let db = TestDatabase::create(&server).await;
+    let first = open(&db).await;
+    first.ingest(batch(&with_spellings())).await.expect("ingest");
+    first.close();
+    crate::downgrade(&db, 7, "").await;
+    let before = record_indexes(&db).await;
+    assert!(
+        before.iter().any(|d| d.contains("(user_ref, event_time, seq)")),
+        "schema 7's user index: {before:?}"
+    );
+    let sql = db.connect().await;
+    let widths: Vec<i32> = sql
+        .query(
+            "SELECT DISTINCT octet_length(hashes) / cardinality(raw_lens) \
+             FROM d365audit.record_blocks",
+            &[],
+        )
+        .await
+        .expect("hash widths")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(widths, vec![32], "schema 7's blocks hold whole hashes");
+
+    let upgraded = open(&db).await;
+    assert_eq!(versions(&db).await, (1..=SCHEMA_VERSION).collect::<Vec<i32>>());
+    let after = record_indexes(&db).await;
+    assert_eq!(after.iter().filter(|d| d.contains("hour_of(event_time)")).count(), 2, "{after:?}");
+    assert!(after.iter().any(|d| d.ends_with("(event_time)")), "the time index: {after:?}");
+    let got = answers(&upgraded).await;
+    assert_eq!(got, expected);
+    let report = upgraded.verify().await.expect("verify");
+    assert!(report.is_intact(), "{:?}", report.findings);
+    assert_eq!(report.records, 12);
+    // Records already stored, with their whole hashes, are recognized again; one with other
+    // bytes under a stored Id is a variant.
+    let mut again = with_spellings();
+    again[5] = String::from_utf8_lossy(&again[5]).replacen('{', "{ ", 1).into_bytes();
+    let receipt = upgraded.ingest(batch(&again)).await.expect("ingest again");
+    assert_eq!((receipt.inserted, receipt.duplicates, receipt.variants), (0, 12, 1));
+    // New records get blocks with 8 bytes of hash each, and everything verifies.
+    upgraded.ingest(batch(&records(20, 3))).await.expect("ingest");
+    let widths: i64 = sql
+        .query_one(
+            "SELECT count(*) FROM d365audit.record_blocks \
+             WHERE octet_length(hashes) = 8 * cardinality(raw_lens)",
+            &[],
+        )
+        .await
+        .expect("hash widths")
+        .get(0);
+    assert_eq!(widths, 1, "one new block");
+    let report = upgraded.verify().await.expect("verify");
+    assert!(report.is_intact(), "{:?}", report.findings);
+    assert_eq!(report.records, 15);
+}
+
 /// Aggregations over whole UTC days read the report counts; other periods and filters read the
 /// records. Shown by doubling the counts behind the archive's back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
