@@ -14,8 +14,10 @@
 //! A block covers the seq range `[first_seq, last_seq]`; blocks of one tenant and month never
 //! overlap (a batch owns its seq range, and its blocks split the batch's records of a tenant and
 //! month in seq order), so a record's block is the one of its tenant and month with the greatest
-//! `first_seq` at or below the record's seq ([`block_of`]). A block of one record at its
-//! `first_seq` stores no offsets (what migration 6 made of the rows of `record_bytes`).
+//! `first_seq` at or below the record's seq ([`block_of`]). A block whose records have
+//! consecutive seqs from `first_seq` stores no offsets: since schema 8 most blocks (a batch
+//! of one tenant and month), before only blocks of one record (what migration 6 made of the
+//! rows of `record_bytes`).
 
 use archive::evidence::Digest;
 use tokio_postgres::Row;
@@ -94,7 +96,7 @@ impl StoredBlock {
     pub(crate) fn seqs(&self) -> Vec<i64> {
         match &self.seq_offsets {
             Some(offsets) => offsets.iter().map(|o| self.first_seq + i64::from(*o)).collect(),
-            None => vec![self.first_seq],
+            None => (self.first_seq..).take(self.raw_lens.len()).collect(),
         }
     }
 
@@ -107,7 +109,9 @@ impl StoredBlock {
     /// [`STORED_HASH_BYTES`] since; `None` when the hashes fit neither.
     fn hash_width(&self) -> Option<usize> {
         let count = self.raw_lens.len();
-        [STORED_HASH_BYTES, 32].into_iter().find(|width| count > 0 && width * count == self.hashes.len())
+        [STORED_HASH_BYTES, 32]
+            .into_iter()
+            .find(|width| count > 0 && width * count == self.hashes.len())
     }
 
     /// Whether `hash` (a record's whole BLAKE3) is the one stored for the record at `index`:
@@ -162,11 +166,12 @@ impl BlockParts {
         self.positions.len() >= BLOCK_RECORDS || self.raw.len() >= BLOCK_BYTES
     }
 
-    /// The seq offsets to store for a block starting at the first position: `None` for a
-    /// single record.
+    /// The seq offsets to store for a block starting at the first position: `None` when the
+    /// positions are consecutive.
     pub(crate) fn seq_offsets(&self) -> Option<Vec<i32>> {
         let first = *self.positions.first()?;
-        (self.positions.len() > 1)
-            .then(|| self.positions.iter().map(|p| (p - first) as i32).collect())
+        let offsets: Vec<i32> = self.positions.iter().map(|p| (p - first) as i32).collect();
+        let consecutive = offsets.iter().enumerate().all(|(i, o)| *o as usize == i);
+        (!consecutive).then_some(offsets)
     }
 }

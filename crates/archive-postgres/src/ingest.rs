@@ -8,11 +8,11 @@
 //! 2. binary `COPY` of the batch's keys (position, compact Id, tenant, time) into a temporary
 //!    staging table;
 //! 3. `INSERT INTO record_keys ... SELECT ... FROM staging ORDER BY key ON CONFLICT DO NOTHING
-//!    RETURNING seq` finds what is new. A replica inserting the same Id at the same moment makes
+//!    RETURNING` the keys, joined back to their staging positions, finds what is new. A replica inserting the same Id at the same moment makes
 //!    this wait until that transaction ends, then counts the record as a duplicate; the key order
 //!    keeps two such waits from ever forming a deadlock;
-//! 4. for duplicates only, the stored hashes are read back from their blocks (a different hash
-//!    is a variant);
+//! 4. for duplicates only, the kept record is found by its key's time and Id and its stored
+//!    hash read back from its block (a different hash is a variant);
 //! 5. binary `COPY` of the new records' columns (their QueryResults memberships included),
 //!    blocks of verbatim bytes (compressed while preparing; a block that holds a duplicate is
 //!    compressed again without it) and field values straight into their (partitioned) tables,
@@ -288,26 +288,36 @@ pub(crate) const CREATE_STAGING: &str = "CREATE TEMPORARY TABLE IF NOT EXISTS in
     event_time timestamptz NOT NULL
 ) ON COMMIT DELETE ROWS";
 
-const INSERT_KEYS: &str = "INSERT INTO d365audit.record_keys \
-    (record_key, tenant_ref, event_time, seq) \
-    SELECT s.record_key, s.tenant_ref, s.event_time, $1::bigint + s.position \
+/// Inserts the keys not stored yet and returns their staging positions (a record's seq is its
+/// batch's block plus its position).
+const INSERT_KEYS: &str = "WITH new AS (INSERT INTO d365audit.record_keys \
+    (record_key, tenant_ref, event_time) \
+    SELECT s.record_key, s.tenant_ref, s.event_time \
     FROM pg_temp.ingest_keys s ORDER BY s.record_key, s.tenant_ref \
-    ON CONFLICT DO NOTHING RETURNING seq";
+    ON CONFLICT DO NOTHING RETURNING record_key, tenant_ref) \
+    SELECT s.position FROM new JOIN pg_temp.ingest_keys s \
+      ON s.record_key = new.record_key AND s.tenant_ref = new.tenant_ref";
 
 /// The kept record of each duplicate and its stored hash (its first 8 bytes, or all 32 in a
 /// block written before schema 8), taken from its block (NULL when its bytes are gone, which
 /// makes the duplicate a variant: nothing shows the bytes are the same).
 fn stored_duplicates() -> String {
     format!(
-        "SELECT s.position, k.seq, substring(b.hashes FROM w.width * (CASE \
-           WHEN b.seq_offsets IS NULL THEN CASE WHEN b.first_seq = k.seq THEN 0 END \
-           ELSE array_position(b.seq_offsets, (k.seq - b.first_seq)::integer) - 1 END) + 1 \
+        "SELECT s.position, a.seq, substring(b.hashes FROM w.width * (CASE \
+           WHEN b.seq_offsets IS NULL THEN CASE WHEN a.seq <= b.last_seq \
+             THEN (a.seq - b.first_seq)::integer END \
+           ELSE array_position(b.seq_offsets, (a.seq - b.first_seq)::integer) - 1 END) + 1 \
            FOR w.width) \
          FROM pg_temp.ingest_keys s \
          JOIN d365audit.record_keys k ON k.record_key = s.record_key AND k.tenant_ref = s.tenant_ref \
+         JOIN d365audit.records a ON a.tenant_ref = k.tenant_ref AND a.event_time = k.event_time \
+           AND a.record_key = k.record_key \
          {} CROSS JOIN LATERAL (SELECT octet_length(b.hashes) / NULLIF(cardinality(b.raw_lens), 0) AS width) w \
          WHERE s.position = ANY ($1::integer[])",
-        crate::blocks::block_of("k", "x.first_seq, x.seq_offsets, x.raw_lens, x.hashes")
+        crate::blocks::block_of(
+            "a",
+            "x.first_seq, x.last_seq, x.seq_offsets, x.raw_lens, x.hashes"
+        )
     )
 }
 
@@ -460,10 +470,10 @@ pub(crate) async fn write_in(
         block = tx.query_one(&statement, &[]).await.map_err(&fail)?.get(0);
         stage(tx, batch).await?;
         let statement = tx.prepare_cached(INSERT_KEYS).await.map_err(&fail)?;
-        for row in tx.query(&statement, &[&block]).await.map_err(&fail)? {
-            let seq: i64 = row.get(0);
-            if let Some(slot) = usize::try_from(seq - block).ok().and_then(|p| seq_of.get_mut(p)) {
-                *slot = Some(seq);
+        for row in tx.query(&statement, &[]).await.map_err(&fail)? {
+            let position: i32 = row.get(0);
+            if let Some(slot) = usize::try_from(position).ok().and_then(|p| seq_of.get_mut(p)) {
+                *slot = Some(block + i64::from(position));
             }
         }
         let duplicates: Vec<i32> = seq_of

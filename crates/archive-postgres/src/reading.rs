@@ -341,12 +341,13 @@ pub(crate) async fn record(
         "SELECT {}, s.seq, s.committed_at, b.* \
          FROM d365audit.record_keys k \
          JOIN d365audit.records a \
-           ON a.tenant_ref = k.tenant_ref AND a.event_time = k.event_time AND a.seq = k.seq \
+           ON a.tenant_ref = k.tenant_ref AND a.event_time = k.event_time \
+             AND a.record_key = k.record_key \
          {} \
          LEFT JOIN LATERAL (SELECT seq, committed_at FROM d365audit.seals \
            WHERE first_seq <= a.seq AND last_seq >= a.seq ORDER BY first_seq DESC LIMIT 1) s \
            ON true \
-         WHERE k.record_key = $1 ORDER BY k.seq LIMIT 1",
+         WHERE k.record_key = $1 ORDER BY a.seq LIMIT 1",
         summary_columns("a", None),
         block_of("a", BLOCK_COLUMNS),
     );

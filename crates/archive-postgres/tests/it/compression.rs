@@ -34,13 +34,13 @@ async fn replicas_share_one_trained_dictionary() {
     // Records per block, and compressed bytes per record, with and without the dictionary.
     let row = sql
         .query_one(
-            "SELECT coalesce(sum(coalesce(cardinality(seq_offsets), 1)) \
+            "SELECT coalesce(sum(cardinality(raw_lens)) \
                       FILTER (WHERE dictionary IS NOT NULL), 0)::bigint, \
                     (sum(length(bytes)) FILTER (WHERE dictionary IS NOT NULL))::float8 \
-                      / sum(coalesce(cardinality(seq_offsets), 1)) \
+                      / sum(cardinality(raw_lens)) \
                       FILTER (WHERE dictionary IS NOT NULL), \
                     (sum(length(bytes)) FILTER (WHERE dictionary IS NULL))::float8 \
-                      / sum(coalesce(cardinality(seq_offsets), 1)) FILTER (WHERE dictionary IS NULL) \
+                      / sum(cardinality(raw_lens)) FILTER (WHERE dictionary IS NULL) \
              FROM d365audit.record_blocks",
             &[],
         )

@@ -55,7 +55,7 @@ async fn replicas_ingesting_overlapping_batches_store_each_record_once_in_one_ch
             "SELECT (SELECT count(*) FROM d365audit.records), \
                     (SELECT count(DISTINCT record_key) FROM d365audit.records), \
                     (SELECT count(DISTINCT seq) FROM d365audit.records), \
-                    (SELECT coalesce(sum(coalesce(cardinality(seq_offsets), 1)), 0)::bigint \
+                    (SELECT coalesce(sum(cardinality(raw_lens)), 0)::bigint \
                        FROM d365audit.record_blocks), \
                     (SELECT count(*) FROM d365audit.record_keys)",
             &[],
@@ -98,8 +98,8 @@ async fn a_batch_that_commits_after_a_later_one_is_sealed_after_it() {
     let holding = blocker.transaction().await.expect("begin");
     holding
         .execute(
-            "INSERT INTO d365audit.record_keys (record_key, tenant_ref, event_time, seq) \
-             SELECT $1, tenant_ref, now(), 0 FROM d365audit.tenants \
+            "INSERT INTO d365audit.record_keys (record_key, tenant_ref, event_time) \
+             SELECT $1, tenant_ref, now() FROM d365audit.tenants \
              WHERE tenant_id = '41463f53-8812-40f4-890f-865bf6e35190'",
             &[&uuid::Uuid::parse_str(&super::record_id(1)).expect("a GUID").as_bytes().as_slice()],
         )

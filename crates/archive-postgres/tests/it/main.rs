@@ -160,14 +160,24 @@ fn batch(raws: &[Vec<u8>]) -> IngestBatch {
 }
 
 /// Takes a database of the current schema back to before migration 8: schema 7's indexes on the
-/// time, the user and the field values.
+/// time, the user and the field values and its GIN index, record keys with their seq, report
+/// counts with full pages.
 const BEFORE_HOUR_INDEXES: &str = "\
     DROP INDEX d365audit.records_time, d365audit.records_user, d365audit.field_values_key; \
     DROP FUNCTION d365audit.hour_of(timestamptz); \
     CREATE INDEX records_time ON d365audit.records (event_time, seq); \
     CREATE INDEX records_user ON d365audit.records (user_ref, event_time, seq); \
     CREATE INDEX field_values_key ON d365audit.field_values \
-        (((name_ref::bigint << 32) | (hashtext(value)::bigint & 4294967295)), event_time, seq);";
+        (((name_ref::bigint << 32) | (hashtext(value)::bigint & 4294967295)), event_time, seq); \
+    ALTER TABLE d365audit.record_keys ADD COLUMN seq bigint; \
+    UPDATE d365audit.record_keys k SET seq = a.seq FROM d365audit.records a \
+        WHERE a.tenant_ref = k.tenant_ref AND a.record_key = k.record_key; \
+    ALTER TABLE d365audit.record_keys ALTER COLUMN seq SET NOT NULL; \
+    ALTER TABLE d365audit.daily_counts RESET (fillfactor); \
+    ALTER TABLE d365audit.hourly_counts RESET (fillfactor); \
+    DROP INDEX d365audit.records_dataverse_rows; \
+    CREATE INDEX records_dataverse_rows ON d365audit.records \
+        USING gin ((array_append(listed, entity_id)));";
 
 /// Takes a database of schema 7 back to before migration 7: tenant ids instead of
 /// refs, names as text in `records`, `field_values` and the report counts (tables of schema 6's shape, in partitions of
@@ -379,8 +389,9 @@ async fn unpack_blocks(sql: &tokio_postgres::Client) {
     for block in blocks {
         assert_eq!(block.get::<_, Option<i32>>(4), None, "no dictionary in a test archive");
         let first: i64 = block.get(0);
-        let offsets: Vec<i32> = block.get::<_, Option<Vec<i32>>>(1).unwrap_or_else(|| vec![0]);
         let lens: Vec<i32> = block.get(2);
+        let offsets: Vec<i32> =
+            block.get::<_, Option<Vec<i32>>>(1).unwrap_or_else(|| (0..lens.len() as i32).collect());
         let total = lens.iter().map(|l| *l as usize).sum();
         let raw = zstd::bulk::decompress(block.get::<_, &[u8]>(3), total).expect("decompress");
         let mut start = 0;

@@ -438,6 +438,16 @@ async fn an_archive_of_schema_version_7_gets_hour_keyed_indexes_and_answers_as_b
     let after = record_indexes(&db).await;
     assert_eq!(after.iter().filter(|d| d.contains("hour_of(event_time)")).count(), 2, "{after:?}");
     assert!(after.iter().any(|d| d.ends_with("(event_time)")), "the time index: {after:?}");
+    let key_columns: i64 = sql
+        .query_one(
+            "SELECT count(*) FROM information_schema.columns \
+             WHERE table_schema = 'd365audit' AND table_name = 'record_keys'",
+            &[],
+        )
+        .await
+        .expect("columns")
+        .get(0);
+    assert_eq!(key_columns, 3, "record keys without their seq");
     let got = answers(&upgraded).await;
     assert_eq!(got, expected);
     let report = upgraded.verify().await.expect("verify");

@@ -133,7 +133,7 @@ async fn replicas_sharing_the_queue_settle_every_blob_once_with_its_records() {
         .query_one(
             "SELECT (SELECT count(*) FROM d365audit.records), \
                     (SELECT count(DISTINCT record_key) FROM d365audit.records), \
-                    (SELECT coalesce(sum(coalesce(cardinality(seq_offsets), 1)), 0)::bigint \
+                    (SELECT coalesce(sum(cardinality(raw_lens)), 0)::bigint \
                        FROM d365audit.record_blocks), \
                     (SELECT count(*) FROM d365audit.record_keys), \
                     (SELECT count(*) FROM d365audit.blob_queue WHERE state = 'done' \

@@ -53,7 +53,7 @@ impl Block {
             start += *len as usize;
         }
         let seqs = offsets.map_or_else(
-            || vec![first_seq],
+            || (first_seq..).take(lens.len()).collect(),
             |o| o.iter().map(|o| first_seq + i64::from(*o)).collect(),
         );
         // The first 8 bytes of each record's hash since schema 8.
