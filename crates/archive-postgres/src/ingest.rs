@@ -61,6 +61,9 @@ pub(crate) struct PreparedRecord {
     pub(crate) tenant: Uuid,
     pub(crate) hash: Digest,
     pub(crate) raw_len: i32,
+    /// The Dataverse system user id as the text `records.system_user_ref` names (schema 8):
+    /// lower case with hyphens; `None` when the record has none (or the nil UUID).
+    system_user: Option<String>,
     /// The verbatim bytes, kept for a block that must be compressed again without the
     /// duplicates it turned out to hold, and for variants.
     pub(crate) raw: Vec<u8>,
@@ -125,8 +128,10 @@ impl PreparedBatch {
     pub(crate) fn texts(&self) -> Vec<&str> {
         let mut texts: Vec<&str> = Vec::new();
         for index in &self.staged {
-            let c = &self.records[*index].columns;
+            let record = &self.records[*index];
+            let c = &record.columns;
             texts.extend([c.user.as_str(), c.workload.as_str(), c.operation.as_str()]);
+            texts.extend(record.system_user.as_deref());
             texts.extend(
                 [
                     &c.organization,
@@ -233,6 +238,7 @@ fn prepare_with(batch: IngestBatch, codec: &mut Codec) -> Result<PreparedBatch, 
             raw: incoming.raw,
             raw_len,
             tenant,
+            system_user: non_nil(columns.system_user_id).map(|id| id.to_string()),
             columns,
         });
     }
@@ -322,7 +328,7 @@ fn stored_duplicates() -> String {
 }
 
 const COPY_RECORDS: &str = "COPY d365audit.records (seq, tenant_ref, event_time, record_key, \
-    record_type, workload_ref, operation_ref, user_ref, system_user_id, organization_ref, \
+    record_type, workload_ref, operation_ref, user_ref, system_user_ref, organization_ref, \
     entity_ref, entity_id, message_ref, access, categories, client_ip_ref, primary_value_ref, \
     correlation_id, result_status_ref, listed) FROM STDIN (FORMAT binary)";
 const RECORD_TYPES: &[Type] = &[
@@ -334,7 +340,7 @@ const RECORD_TYPES: &[Type] = &[
     Type::INT4,
     Type::INT4,
     Type::INT4,
-    Type::UUID,
+    Type::INT4,
     Type::INT4,
     Type::INT4,
     Type::UUID,
@@ -862,7 +868,7 @@ async fn copy_new_records(
                 &batch.id(&c.workload),
                 &batch.id(&c.operation),
                 &batch.id(&c.user),
-                &non_nil(c.system_user_id),
+                &batch.id_of(&record.system_user),
                 &batch.id_of(&c.organization),
                 &batch.id_of(&c.entity),
                 &non_nil(c.entity_id),

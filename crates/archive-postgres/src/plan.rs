@@ -58,6 +58,9 @@ pub(crate) struct Resolved {
     pub(crate) field_name: Option<i32>,
     /// The ids of the client IP, exactly as written.
     pub(crate) client_ip: Vec<i32>,
+    /// For each system user id among the users: the id of its text (lower case, hyphens), as
+    /// `records.system_user_ref` holds it (schema 8); none when no record has it.
+    pub(crate) system_users: std::collections::HashMap<Uuid, i32>,
     /// The ids of the names that contain the free text (folded).
     pub(crate) text: Vec<i32>,
 }
@@ -137,7 +140,7 @@ impl Params {
 pub(crate) fn summary_columns(t: &str, via: Option<Via>) -> String {
     format!(
         "{t}.seq, a.record_key, {t}.event_time, a.record_type, a.workload_ref, \
-         a.operation_ref, a.user_ref, a.system_user_id, a.organization_ref, a.entity_ref, \
+         a.operation_ref, a.user_ref, a.system_user_ref, a.organization_ref, a.entity_ref, \
          a.entity_id, a.message_ref, a.access, a.categories, a.client_ip_ref, \
          a.primary_value_ref, a.correlation_id, a.result_status_ref, {} AS via, a.tenant_ref",
         via_code(via)
@@ -402,8 +405,9 @@ impl Plan {
                 pairs.sort_unstable();
                 pairs.dedup();
                 for (id, upn) in pairs {
+                    let Some(id) = resolved.system_users.get(id) else { continue };
                     for upn in resolved.ids(upn) {
-                        let id = params.push(*id, Type::UUID);
+                        let id = params.push(*id, Type::INT4);
                         let upn = params.push(upn, Type::INT4);
                         arms.push(Arm {
                             from: RECORDS.into(),
@@ -412,7 +416,7 @@ impl Plan {
                             via: None,
                             conditions: vec![
                                 format!("a.user_ref = {upn}"),
-                                format!("a.system_user_id = {id}"),
+                                format!("a.system_user_ref = {id}"),
                             ],
                         });
                     }
@@ -636,8 +640,10 @@ fn residual(f: &Filters, driver: Driver, resolved: &Resolved, params: &mut Param
     let c = &mut r.conditions;
     if f.users && driver != Driver::Users {
         let names = params.push(resolved.all_ids(&f.user_names), Type::INT4_ARRAY);
-        let ids = params.push(f.system_users.clone(), Type::UUID_ARRAY);
-        c.push(format!("(a.user_ref = ANY ({names}) OR a.system_user_id = ANY ({ids}))"));
+        let ids: Vec<i32> =
+            f.system_users.iter().filter_map(|id| resolved.system_users.get(id).copied()).collect();
+        let ids = params.push(ids, Type::INT4_ARRAY);
+        c.push(format!("(a.user_ref = ANY ({names}) OR a.system_user_ref = ANY ({ids}))"));
     }
     dimension_conditions(f, "a.", resolved, params, c);
     if let Some((_, value)) = f.field.as_ref().filter(|_| driver != Driver::FieldValue) {
@@ -758,13 +764,14 @@ mod tests {
                 ("mallory@contoso.com".to_string(), vec![4]),
             ]
             .into(),
+            system_users: [(id, 9)].into(),
             ..Resolved::default()
         };
         let plan = Plan::new(&q, &acted_as, &resolved).unwrap().unwrap();
         // An arm per spelling of alice@contoso.com, one for the id as alice@fabrikam.
         assert_eq!(plan.arms.len(), 3);
         let (sql, params) = plan.count();
-        assert_eq!(sql.matches("a.system_user_id = ").count(), 1, "{sql}");
+        assert_eq!(sql.matches("a.system_user_ref = ").count(), 1, "{sql}");
         assert_eq!(sql.matches("a.user_ref = ").count(), 3, "{sql}");
         assert_eq!(params.typed().len(), 4);
         // Nobody by that name: nothing can match.

@@ -43,11 +43,7 @@ async fn run(
 /// Plans `query`, first looking up which UPNs its system user ids acted as and the ids of the
 /// names its filters match.
 async fn plan(client: &ClientWrapper, query: &RecordQuery) -> Result<Option<Plan>, ArchiveError> {
-    let ids: Vec<Uuid> = query
-        .users
-        .iter()
-        .filter_map(|u| Uuid::try_parse(u.trim().trim_matches(|c| c == '{' || c == '}')).ok())
-        .collect();
+    let ids = system_user_ids(query);
     let mut acted_as = Vec::new();
     if !ids.is_empty() {
         let fail = failed("resolving system user ids");
@@ -65,6 +61,15 @@ async fn plan(client: &ClientWrapper, query: &RecordQuery) -> Result<Option<Plan
     Plan::new(query, &acted_as, &resolved)
 }
 
+/// The users of `query` that are system user ids.
+fn system_user_ids(query: &RecordQuery) -> Vec<Uuid> {
+    query
+        .users
+        .iter()
+        .filter_map(|u| Uuid::try_parse(u.trim().trim_matches(|c| c == '{' || c == '}')).ok())
+        .collect()
+}
+
 /// The ids of the names `query`'s text filters match (see `plan::Resolved`).
 async fn resolve(
     client: &ClientWrapper,
@@ -77,6 +82,13 @@ async fn resolve(
     };
     if let Some(name) = field_name(query) {
         resolved.field_name = names::exact_ids(client, &name).await?.first().copied();
+    }
+    for id in system_user_ids(query) {
+        if !resolved.system_users.contains_key(&id)
+            && let Some(name) = names::exact_ids(client, &id.to_string()).await?.first()
+        {
+            resolved.system_users.insert(id, *name);
+        }
     }
     if let Some(ip) = &query.client_ip {
         resolved.client_ip = names::exact_ids(client, ip.trim()).await?;
@@ -94,7 +106,7 @@ async fn summaries(
     rows: &[Row],
 ) -> Result<Vec<RecordSummary>, ArchiveError> {
     let ids = rows.iter().flat_map(|row| {
-        [4, 5, 6, 8, 9, 11, 14, 15, 17].map(|at| row.get::<_, Option<i32>>(at).unwrap_or(0))
+        [4, 5, 6, 7, 8, 9, 11, 14, 15, 17].map(|at| row.get::<_, Option<i32>>(at).unwrap_or(0))
     });
     let texts = names.texts(client, ids).await?;
     Ok(rows.iter().map(|row| summary_of_row(row, &texts)).collect())
@@ -116,7 +128,7 @@ fn summary_of_row(row: &Row, texts: &HashMap<i32, std::sync::Arc<str>>) -> Recor
         workload: text(4).unwrap_or_default(),
         operation: text(5).unwrap_or_default(),
         user: text(6).unwrap_or_default(),
-        system_user_id: row.get(7),
+        system_user_id: text(7).and_then(|id| Uuid::try_parse(&id).ok()),
         organization: text(8),
         entity: text(9),
         entity_id: row.get(10),

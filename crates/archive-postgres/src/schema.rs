@@ -57,8 +57,8 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 8,
-        name: "hour-keyed indexes",
-        sql: include_str!("../migrations/0008_hour_indexes.sql"),
+        name: "hour-keyed indexes, system users as names",
+        sql: include_str!("../migrations/0008_hours_and_system_users.sql"),
     },
 ];
 

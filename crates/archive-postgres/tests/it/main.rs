@@ -159,10 +159,19 @@ fn batch(raws: &[Vec<u8>]) -> IngestBatch {
     }
 }
 
-/// Takes a database of the current schema back to before migration 8: schema 7's indexes on the
-/// time, the user and the field values and its GIN index, record keys with their seq, report
-/// counts with full pages.
+/// Takes a database of the current schema back to before migration 8: system user ids in the
+/// records' rows, schema 7's indexes on the time, the user and the field values and its GIN
+/// index, record keys with their seq, report counts with full pages (and a view of the records
+/// that needs the same columns as schema 7's).
 const BEFORE_HOUR_INDEXES: &str = "\
+    DROP VIEW d365audit.records_named; \
+    ALTER TABLE d365audit.records ADD COLUMN system_user_id uuid; \
+    UPDATE d365audit.records r SET system_user_id = n.name::uuid FROM d365audit.names n \
+        WHERE n.id = r.system_user_ref; \
+    ALTER TABLE d365audit.records DROP COLUMN system_user_ref; \
+    CREATE VIEW d365audit.records_named AS SELECT t.tenant_id, r.event_time, r.seq, \
+        r.record_type::integer & 65535 AS record_type, r.system_user_id \
+        FROM d365audit.records r LEFT JOIN d365audit.tenants t ON t.tenant_ref = r.tenant_ref; \
     DROP INDEX d365audit.records_time, d365audit.records_user, d365audit.field_values_key; \
     DROP FUNCTION d365audit.hour_of(timestamptz); \
     CREATE INDEX records_time ON d365audit.records (event_time, seq); \

@@ -170,8 +170,8 @@ async fn removed_records_edited_seals_and_smuggled_records_are_found() {
     sql.execute(
         "INSERT INTO d365audit.records SELECT event_time, seq + 1, user_ref, workload_ref, \
            operation_ref, categories, organization_ref, entity_ref, message_ref, client_ip_ref, \
-           primary_value_ref, result_status_ref, tenant_ref, record_type, access, \
-           convert_to('smuggled', 'UTF8'), system_user_id, entity_id, correlation_id, listed \
+           primary_value_ref, result_status_ref, system_user_ref, tenant_ref, record_type, access, \
+           convert_to('smuggled', 'UTF8'), entity_id, correlation_id, listed \
            FROM d365audit.records WHERE seq = $1",
         &[&sixty],
     )
