@@ -34,6 +34,10 @@ use archive::{
 use archive_postgres::PostgresArchive;
 use chrono::{TimeZone, Utc};
 
+/// The allocator of the `d365audit` binary, so that the figures are the product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, Clone)]

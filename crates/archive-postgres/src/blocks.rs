@@ -44,7 +44,7 @@ pub(crate) const STORED_HASH_BYTES: usize = 8;
 /// the benchmark's records in 1 MB blocks: level 3 compresses 8.6 times at about 420 MB/s,
 /// level 6 9.8 times at about 105 MB/s (a core compresses some 75,000 records a second, more
 /// than a 2-core PostgreSQL server stores); 256 KB blocks at level 3, schema 7's, 7.4 times.
-pub(crate) const BLOCK_LEVEL: i32 = 7;
+pub(crate) const BLOCK_LEVEL: i32 = 9;
 
 /// A LATERAL subquery that finds, as `b`, the block of the record whose tenant, event time and
 /// seq are `t`'s (an alias with those columns): the block of its tenant and month that starts

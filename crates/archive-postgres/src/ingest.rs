@@ -35,6 +35,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::PoisonError;
 
 use chrono::{NaiveDate, Timelike};
+use rustc_hash::FxHashMap;
 
 use archive::columns::{RecordColumns, access_code, from_activity};
 use archive::evidence::{BatchSeal, Digest, SEAL_SCHEME, record_hash, seal_next};
@@ -97,7 +98,7 @@ pub(crate) struct PreparedBatch {
     codec: Option<std::sync::Mutex<Codec>>,
     /// The id of every name the batch's rows hold (see the `names` module), set by
     /// [`PreparedBatch::set_names`] before the write.
-    names: HashMap<String, i32>,
+    names: FxHashMap<String, i32>,
     /// The ref of every tenant of the batch, set with the names.
     tenant_refs: HashMap<Uuid, i16>,
     /// The batch's field names, ASCII case folded (as stored).
@@ -160,7 +161,7 @@ impl PreparedBatch {
     }
 
     /// The ids of [`PreparedBatch::texts`] and the refs of [`PreparedBatch::tenants`].
-    pub(crate) fn set_names(&mut self, names: HashMap<String, i32>, tenants: HashMap<Uuid, i16>) {
+    pub(crate) fn set_names(&mut self, names: FxHashMap<String, i32>, tenants: HashMap<Uuid, i16>) {
         self.names = names;
         self.tenant_refs = tenants;
     }
@@ -215,7 +216,7 @@ fn prepare_with(batch: IngestBatch, codec: &mut Codec) -> Result<PreparedBatch, 
         cursors: batch.cursors,
         blocks: Vec::new(),
         codec: None,
-        names: HashMap::new(),
+        names: FxHashMap::default(),
         tenant_refs: HashMap::new(),
         folded_fields: Vec::new(),
     };

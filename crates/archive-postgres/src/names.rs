@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use archive::ArchiveError;
 use deadpool_postgres::ClientWrapper;
+use rustc_hash::FxHashMap;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
@@ -105,8 +106,8 @@ impl Names {
         &self,
         client: &ClientWrapper,
         wanted: impl IntoIterator<Item = &'a str>,
-    ) -> Result<HashMap<String, i32>, ArchiveError> {
-        let mut found = HashMap::new();
+    ) -> Result<FxHashMap<String, i32>, ArchiveError> {
+        let mut found = FxHashMap::default();
         let mut missing: Vec<&str> = Vec::new();
         {
             let cache = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
