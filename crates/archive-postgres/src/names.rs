@@ -245,8 +245,8 @@ pub(crate) async fn folded_ids(
     let fail = failed("looking up names");
     let sql = format!(
         "SELECT id, {name} FROM d365audit.names \
-         WHERE d365audit.name_digest({name}) = \
-             ANY (ARRAY(SELECT d365audit.name_digest(t) FROM unnest($1::text[]) t)) \
+         WHERE hashtextextended({name}, 0) = \
+             ANY (ARRAY(SELECT hashtextextended(t, 0) FROM unnest($1::text[]) t)) \
            AND {name} = ANY ($1::text[]) ORDER BY id",
         name = fold("name")
     );

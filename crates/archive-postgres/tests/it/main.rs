@@ -172,7 +172,10 @@ const BEFORE_HOUR_INDEXES: &str = "\
     CREATE VIEW d365audit.records_named AS SELECT t.tenant_id, r.event_time, r.seq, \
         r.record_type::integer & 65535 AS record_type, r.system_user_id \
         FROM d365audit.records r LEFT JOIN d365audit.tenants t ON t.tenant_ref = r.tenant_ref; \
-    DROP INDEX d365audit.records_time, d365audit.records_user, d365audit.field_values_key; \
+    DROP INDEX d365audit.records_time, d365audit.records_user, d365audit.field_values_key, \
+        d365audit.names_folded; \
+    CREATE INDEX names_folded ON d365audit.names (d365audit.name_digest( \
+        translate(name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'))); \
     DROP FUNCTION d365audit.hour_of(timestamptz); \
     CREATE INDEX records_time ON d365audit.records (event_time, seq); \
     CREATE INDEX records_user ON d365audit.records (user_ref, event_time, seq); \
