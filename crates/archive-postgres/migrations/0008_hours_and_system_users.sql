@@ -27,14 +27,16 @@
 -- collectors first. Verbatim bytes and seals are untouched: `verify` finds the records as
 -- before.
 
--- The hour since the Unix epoch of a time. Written with immutable parts only (a timestamptz
--- minus another is an interval, and the epoch of an interval depends on no time zone), so that
--- PostgreSQL inlines it wherever it is used (a call per row would cost four times as much) and
--- may index it. Exact for every time d365audit stores (chrono's, up to the year 262,143); past
--- the year 292,277 the interval itself would overflow.
+-- The hour since the Unix epoch of a time, rounded down, as src/plan.rs computes it. Written
+-- with immutable parts only (a timestamptz minus another is an interval, and the epoch of an
+-- interval depends on no time zone), so that PostgreSQL inlines it wherever it is used (a call
+-- per row would cost four times as much) and may index it. The seconds are rounded down before
+-- the division, so that the quotient of two integers never rounds up into the next hour (a
+-- numeric quotient keeps a limited number of digits); exact for every time d365audit stores
+-- (chrono's, up to the year 262,143), on PostgreSQL 14 and later (where the epoch is numeric).
 CREATE FUNCTION d365audit.hour_of(timestamptz) RETURNS bigint
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-    AS $$ SELECT floor(extract(epoch FROM ($1 - 'epoch'::timestamptz)) / 3600)::bigint $$;
+    AS $$ SELECT floor(floor(extract(epoch FROM ($1 - 'epoch'::timestamptz))) / 3600)::bigint $$;
 
 -- The system user ids as names.
 INSERT INTO d365audit.names (name)
@@ -132,8 +134,9 @@ CREATE INDEX names_folded ON d365audit.names (hashtextextended(
     translate(name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), 0));
 
 -- record_keys without the seq: the key's time finds the record through the time index, whose
--- rows are then told apart by their Id (two records rarely share a microsecond), so the seq
--- was redundant: 8 bytes a key less.
+-- rows of that time are then told apart by their Id, so the seq was redundant: 8 bytes a key
+-- less. CreationTime has whole seconds, so a lookup reads every record of its second; they were
+-- stored together, mostly in one or two heap pages.
 ALTER TABLE d365audit.record_keys RENAME TO record_keys_7;
 ALTER INDEX d365audit.record_keys_pkey RENAME TO record_keys_7_pkey;
 CREATE TABLE d365audit.record_keys (

@@ -7,9 +7,9 @@
 //! its compressed bytes, and zstd, even with the archive's trained dictionary, cannot see what
 //! records share with each other (the same row ids listed again and again, the same users,
 //! URLs and user agents); compressed together, records take about a quarter less (measured on
-//! the benchmark's records: 225 bytes each alone, 172 in blocks of 64, 166 in blocks of 256).
-//! Reading one record decompresses its block (at most about [`BLOCK_BYTES`]), about half a
-//! millisecond.
+//! the benchmark's records: 225 bytes each alone, 172 in blocks of 64, 166 in blocks of 256;
+//! since schema 8, about 151 in blocks of a whole 1,000-record batch at level 9). Reading one
+//! record decompresses its block (at most about [`BLOCK_BYTES`]), one to two milliseconds.
 //!
 //! A block covers the seq range `[first_seq, last_seq]`; blocks of one tenant and month never
 //! overlap (a batch owns its seq range, and its blocks split the batch's records of a tenant and
@@ -42,8 +42,9 @@ pub(crate) const STORED_HASH_BYTES: usize = 8;
 
 /// The zstd level of blocks (and of Dataverse changes, which share the codecs). Measured on
 /// the benchmark's records in 1 MB blocks: level 3 compresses 8.6 times at about 420 MB/s,
-/// level 6 9.8 times at about 105 MB/s (a core compresses some 75,000 records a second, more
-/// than a 2-core PostgreSQL server stores); 256 KB blocks at level 3, schema 7's, 7.4 times.
+/// level 6 9.8 times at about 100 MB/s, level 9 10.2 times at about 70 MB/s (a core
+/// compresses some 50,000 records a second, more than a 2-core PostgreSQL server stores),
+/// level 12 10.6 times at about 50 MB/s; 256 KB blocks at level 3, schema 7's, 7.4 times.
 pub(crate) const BLOCK_LEVEL: i32 = 9;
 
 /// A LATERAL subquery that finds, as `b`, the block of the record whose tenant, event time and
@@ -71,7 +72,7 @@ pub(crate) const BLOCK_COLUMNS: &str =
 pub(crate) struct StoredBlock {
     pub(crate) first_seq: i64,
     pub(crate) dictionary: Option<i32>,
-    /// `None`: one record, at `first_seq`.
+    /// `None`: consecutive seqs from `first_seq`, one per length.
     seq_offsets: Option<Vec<i32>>,
     raw_lens: Vec<i32>,
     hashes: Vec<u8>,

@@ -305,7 +305,9 @@ const INSERT_KEYS: &str = "WITH new AS (INSERT INTO d365audit.record_keys \
     SELECT s.position FROM new JOIN pg_temp.ingest_keys s \
       ON s.record_key = new.record_key AND s.tenant_ref = new.tenant_ref";
 
-/// The kept record of each duplicate and its stored hash (its first 8 bytes, or all 32 in a
+/// The kept record of each duplicate, found by its key's time and Id (a key whose record row is
+/// gone, which only tampering does, returns nothing: the duplicate is then kept as a variant),
+/// and its stored hash (its first 8 bytes, or all 32 in a
 /// block written before schema 8), taken from its block (NULL when its bytes are gone, which
 /// makes the duplicate a variant: nothing shows the bytes are the same).
 fn stored_duplicates() -> String {

@@ -23,10 +23,10 @@
 //! | table | what | partitioned | key / indexes |
 //! |---|---|---|---|
 //! | `tenants` | each tenant's 2-byte `tenant_ref`, which the record-bearing rows and keys hold instead of its id (schema 7) | no | PK `tenant_ref`; `tenant_id` unique |
-//! | `names` | every repeated text once (users, workloads, operations, organizations, entity names, messages, client IPs, primary values, result statuses, folded field names) with its 4-byte id, which rows hold in their `_ref` columns (the `names` module) | no | PK `id`; SHA-256 of `name` unique; SHA-256 of the ASCII-folded `name` |
-//! | `record_keys` | dedupe authority: one row per (Id, tenant), with the record's time and seq; the Id in its compact form (16 bytes for a GUID, see the `keys` module) | no | PK `(record_key, tenant_ref)` |
-//! | `records` | the normalized columns (`archive::columns`), texts as name ids, the Id as its key, and the row ids its `QueryResults` listed (`listed`, an array) | by month | `event_time` (the time index); `(user_ref, hour)` (schema 8: the hour since the epoch, `d365audit.hour_of`, so that each user's hour is one entry with a list of rows); GIN on the row it is about and the rows it listed (`array_append(listed, entity_id)`); BRIN on `seq` |
-//! | `record_blocks` | verbatim bytes in blocks of up to 256 records (256 KB) of one batch, tenant and month (the `blocks` module): zstd of the records together (with a trained dictionary), each record's seq offset, length and BLAKE3 | by month | `first_seq` |
+//! | `names` | every repeated text once (users, workloads, operations, organizations, entity names, messages, client IPs, primary values, result statuses, folded field names) with its 4-byte id, which rows hold in their `_ref` columns (the `names` module) | no | PK `id`; SHA-256 of `name` unique; 64-bit hash of the ASCII-folded `name` (schema 8) |
+//! | `record_keys` | dedupe authority: one row per (Id, tenant), with the record's time (which, with the Id, finds the record through the time index); the Id in its compact form (16 bytes for a GUID, see the `keys` module) | no | PK `(record_key, tenant_ref)` |
+//! | `records` | the normalized columns (`archive::columns`), texts and system user ids as name ids, the Id as its key, and the row ids its `QueryResults` listed (`listed`, an array) | by month | `event_time` (the time index); `(user_ref, hour)` (schema 8: the hour since the epoch, `d365audit.hour_of`, so that each user's hour is one entry with a list of rows); GIN on the row it is about and the rows it listed (`array_append(listed, entity_id)`); BRIN on `seq` |
+//! | `record_blocks` | verbatim bytes in blocks of up to 4,096 records (4 MB) of one batch, tenant and month (the `blocks` module): zstd of the records together (level 9, with a trained dictionary), each record's length and the first 8 bytes of its BLAKE3 (all 32 in blocks written before schema 8), seq offsets where the seqs are not consecutive | by month | `first_seq` |
 //! | `field_values` | field values created or updated, one row per folded name (its id) and value | by month | `(name id << 32 \| 32-bit hash of the value, hour)` |
 //! | `system_users` | which UPNs a Dataverse system user id acted as | no | PK `(system_user_id, user_name, tenant_id)` |
 //! | `variants` | same Id, different bytes: kept as evidence | no | PK `(tenant_id, record_id, hash)` |
@@ -115,7 +115,8 @@
 //! a single-shard one. Only sealing is serialized, so ingest scales out with the workers. The
 //! migrations apply that file after every upgrade, only when the `citus` extension is installed
 //! (`CREATE EXTENSION citus` before the first start); every statement in it is idempotent.
-//! All joins between record tables are on `(tenant_ref, event_time, seq)`, so they stay on one
+//! All joins between record tables are on the tenant and time (`(tenant_ref, event_time, seq)`,
+//! or the Id instead of the seq from `record_keys`), so they stay on one
 //! shard; queries without a tenant filter fan out to every shard, which Citus runs in parallel.
 //! Partitions created later are distributed with their parent automatically. This layout has
 //! not been exercised against a Citus cluster yet (the test machines have none), nor has the

@@ -12,8 +12,9 @@
 //! ordered range of the user index), else the time index. A correlation id is only a condition:
 //! it has no index since schema 6 (like in the SQLite archive, the parts of a split record are
 //! looked for in a time range). Arms are disjoint; in a page each is ordered by
-//! `(event_time, seq)` and limited on its own, so each reads its index in order and stops early,
-//! and the union of a few pages is merged.
+//! `(event_time, seq)` (an arm that reads an index keyed by the hour, by that hour first: the
+//! same order) and limited on its own, so each reads its index in order and stops early, and the
+//! union of a few pages is merged.
 
 use archive::columns::{ACCESS_KINDS, CATEGORIES, access_code, category_bit};
 use archive::query::QueryError;
@@ -439,7 +440,10 @@ impl Plan {
         let hours = arms.iter().any(|arm| arm.hourly).then(|| {
             (
                 f.from.map(|from| params.push(hour_of(from), Type::INT8)),
-                f.to.map(|to| params.push(hour_of(to), Type::INT8)),
+                // `to` is excluded: the last time in range is a microsecond before it.
+                f.to.map(|to| {
+                    params.push(hour_of(to - chrono::Duration::microseconds(1)), Type::INT8)
+                }),
             )
         });
         for arm in &mut arms {
@@ -802,6 +806,19 @@ mod tests {
             Plan::new(&bad, &[], &Resolved::default()),
             Err(ArchiveError::InvalidQuery(_))
         ));
+    }
+
+    #[test]
+    fn hours_are_rounded_down_before_and_after_the_epoch() {
+        let at = |s: i64, micros: u32| DateTime::from_timestamp(s, micros * 1000).unwrap();
+        assert_eq!(hour_of(at(0, 0)), 0);
+        assert_eq!(hour_of(at(3599, 999_999)), 0);
+        assert_eq!(hour_of(at(3600, 0)), 1);
+        assert_eq!(hour_of(at(-1, 999_999)), -1);
+        assert_eq!(hour_of(at(-3600, 0)), -1);
+        assert_eq!(hour_of(at(-3601, 0)), -2);
+        // 2026-06-01T09:00:00Z
+        assert_eq!(hour_of(at(1_780_304_400, 0)), 494_529);
     }
 
     #[test]

@@ -97,3 +97,37 @@ async fn replicas_creating_the_same_month_at_once_both_succeed() {
     let names = partitions_of(&sql, "records").await;
     assert_eq!(names.iter().filter(|n| n.as_str() == "records_2024_02").count(), 1, "{names:?}");
 }
+
+/// The hour the indexes are keyed by (migration 8) is the hour since the Unix epoch rounded
+/// down, as the query planner computes it, before and after the epoch, to the microsecond, and
+/// at the far end of the years a record can carry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_indexed_hour_of_a_time_is_rounded_down_to_the_microsecond() {
+    let Some(server) = server() else { return };
+    let db = TestDatabase::create(&server).await;
+    let _archive = open(&db).await;
+    let sql = db.connect().await;
+    let micros = [
+        0i64,
+        3_599_999_999,
+        3_600_000_000,
+        -1,
+        -3_600_000_000,
+        -3_600_000_001,
+        1_780_304_400_000_000,
+        1_780_307_999_999_999,
+        // The last microsecond of an hour in the year 262,142 (chrono's last), and the first of
+        // the next.
+        Utc.with_ymd_and_hms(262_142, 12, 31, 22, 59, 59).single().expect("a time").timestamp()
+            * 1_000_000
+            + 999_999,
+        Utc.with_ymd_and_hms(262_142, 12, 31, 23, 0, 0).single().expect("a time").timestamp()
+            * 1_000_000,
+    ];
+    for micros in micros {
+        let time = chrono::DateTime::from_timestamp_micros(micros).expect("a time");
+        let hour: i64 =
+            sql.query_one("SELECT d365audit.hour_of($1)", &[&time]).await.expect("hour_of").get(0);
+        assert_eq!(hour, micros.div_euclid(3_600_000_000), "{time}");
+    }
+}
