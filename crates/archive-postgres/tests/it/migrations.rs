@@ -326,20 +326,25 @@ async fn answers(archive: &PostgresArchive) -> Vec<String> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_archive_of_schema_version_6_gets_names_as_ids_and_answers_as_before() {
-    let Some(server) = server() else { return };
-    // The same records in an archive created at schema 7, to compare with.
-    let fresh_db = TestDatabase::create(&server).await;
+/// What an archive of the current schema answers for [`with_spellings`], and another archive
+/// of the same records taken back to schema `version` (no handle open), to upgrade.
+async fn answers_and_downgraded(server: &str, version: i32) -> (Vec<String>, TestDatabase) {
+    let fresh_db = TestDatabase::create(server).await;
     let fresh = open(&fresh_db).await;
     fresh.ingest(batch(&with_spellings())).await.expect("ingest");
     let expected = answers(&fresh).await;
-
-    let db = TestDatabase::create(&server).await;
+    let db = TestDatabase::create(server).await;
     let first = open(&db).await;
     first.ingest(batch(&with_spellings())).await.expect("ingest");
     first.close();
-    crate::downgrade(&db, 6, "").await;
+    crate::downgrade(&db, version, "").await;
+    (expected, db)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_of_schema_version_6_gets_names_as_ids_and_answers_as_before() {
+    let Some(server) = server() else { return };
+    let (expected, db) = answers_and_downgraded(&server, 6).await;
     let sql = db.connect().await;
     let texts: i64 = sql
         .query_one(
@@ -404,16 +409,7 @@ async fn record_indexes(db: &TestDatabase) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_archive_of_schema_version_7_gets_hour_keyed_indexes_and_answers_as_before() {
     let Some(server) = server() else { return };
-    let fresh_db = TestDatabase::create(&server).await;
-    let fresh = open(&fresh_db).await;
-    fresh.ingest(batch(&with_spellings())).await.expect("ingest");
-    let expected = answers(&fresh).await;
-
-    let db = TestDatabase::create(&server).await;
-    let first = open(&db).await;
-    first.ingest(batch(&with_spellings())).await.expect("ingest");
-    first.close();
-    crate::downgrade(&db, 7, "").await;
+    let (expected, db) = answers_and_downgraded(&server, 7).await;
     let before = record_indexes(&db).await;
     assert!(
         before.iter().any(|d| d.contains("(user_ref, event_time, seq)")),
