@@ -8,9 +8,10 @@
 //! 2. binary `COPY` of the batch's keys (position, compact Id, tenant, time) into a temporary
 //!    staging table;
 //! 3. `INSERT INTO record_keys ... SELECT ... FROM staging ORDER BY key ON CONFLICT DO NOTHING
-//!    RETURNING` the keys, joined back to their staging positions, finds what is new. A replica inserting the same Id at the same moment makes
-//!    this wait until that transaction ends, then counts the record as a duplicate; the key order
-//!    keeps two such waits from ever forming a deadlock;
+//!    RETURNING` the keys, joined back to their staging positions, finds what is new. A replica
+//!    inserting the same Id at the same moment makes this wait until that transaction ends, then
+//!    counts the record as a duplicate; the key order keeps two such waits from ever forming a
+//!    deadlock;
 //! 4. for duplicates only, the kept record is found by its key's time and Id and its stored
 //!    hash read back from its block (a different hash is a variant);
 //! 5. binary `COPY` of the new records' columns (their QueryResults memberships included),
@@ -307,9 +308,9 @@ const INSERT_KEYS: &str = "WITH new AS (INSERT INTO d365audit.record_keys \
 
 /// The kept record of each duplicate, found by its key's time and Id (a key whose record row is
 /// gone, which only tampering does, returns nothing: the duplicate is then kept as a variant),
-/// and its stored hash (its first 8 bytes, or all 32 in a
-/// block written before schema 8), taken from its block (NULL when its bytes are gone, which
-/// makes the duplicate a variant: nothing shows the bytes are the same).
+/// and its stored hash (its first 8 bytes, or all 32 in a block written before schema 8), taken
+/// from its block (NULL when its bytes are gone, which makes the duplicate a variant: nothing
+/// shows the bytes are the same).
 fn stored_duplicates() -> String {
     format!(
         "SELECT s.position, a.seq, substring(b.hashes FROM w.width * (CASE \

@@ -442,7 +442,8 @@ impl Plan {
                 f.from.map(|from| params.push(hour_of(from), Type::INT8)),
                 // `to` is excluded: the last time in range is a microsecond before it.
                 f.to.map(|to| {
-                    params.push(hour_of(to - chrono::Duration::microseconds(1)), Type::INT8)
+                    let last = to.checked_sub_signed(chrono::TimeDelta::microseconds(1));
+                    params.push(hour_of(last.unwrap_or(to)), Type::INT8)
                 }),
             )
         });
