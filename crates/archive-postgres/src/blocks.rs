@@ -171,8 +171,7 @@ impl BlockParts {
     /// positions are consecutive.
     pub(crate) fn seq_offsets(&self) -> Option<Vec<i32>> {
         let first = *self.positions.first()?;
-        let offsets: Vec<i32> = self.positions.iter().map(|p| (p - first) as i32).collect();
-        let consecutive = offsets.iter().enumerate().all(|(i, o)| *o as usize == i);
-        (!consecutive).then_some(offsets)
+        let consecutive = self.positions.windows(2).all(|pair| pair[1] == pair[0] + 1);
+        (!consecutive).then(|| self.positions.iter().map(|p| (p - first) as i32).collect())
     }
 }

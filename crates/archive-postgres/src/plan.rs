@@ -250,7 +250,8 @@ struct Filters {
     text: Option<String>,
 }
 
-fn parse_guid(value: &str) -> Option<Uuid> {
+/// A GUID as users write it: trimmed, with or without braces.
+pub(crate) fn parse_guid(value: &str) -> Option<Uuid> {
     Uuid::try_parse(value.trim().trim_matches(|c| c == '{' || c == '}')).ok()
 }
 

@@ -22,7 +22,7 @@ use crate::keys;
 use crate::names::{self, Names};
 use crate::plan::{
     Params, Plan, Resolved, SUMMARY_WIDTH, field_name, fold, folded_texts, free_text, key_columns,
-    summary_columns, via_of,
+    parse_guid, summary_columns, via_of,
 };
 use crate::verbatim::{DictionaryCache, Unpacker};
 
@@ -57,23 +57,21 @@ async fn plan(client: &ClientWrapper, query: &RecordQuery) -> Result<Option<Plan
             acted_as.push((row.get(0), row.get(1)));
         }
     }
-    let resolved = resolve(client, query, &acted_as).await?;
+    let resolved = resolve(client, query, &ids, &acted_as).await?;
     Plan::new(query, &acted_as, &resolved)
 }
 
 /// The users of `query` that are system user ids.
 fn system_user_ids(query: &RecordQuery) -> Vec<Uuid> {
-    query
-        .users
-        .iter()
-        .filter_map(|u| Uuid::try_parse(u.trim().trim_matches(|c| c == '{' || c == '}')).ok())
-        .collect()
+    query.users.iter().filter_map(|u| parse_guid(u)).collect()
 }
 
-/// The ids of the names `query`'s text filters match (see `plan::Resolved`).
+/// The ids of the names `query`'s text filters match (see `plan::Resolved`); `system_users` are
+/// its users that are system user ids.
 async fn resolve(
     client: &ClientWrapper,
     query: &RecordQuery,
+    system_users: &[Uuid],
     acted_as: &[(Uuid, String)],
 ) -> Result<Resolved, ArchiveError> {
     let mut resolved = Resolved {
@@ -83,11 +81,11 @@ async fn resolve(
     if let Some(name) = field_name(query) {
         resolved.field_name = names::exact_ids(client, &name).await?.first().copied();
     }
-    for id in system_user_ids(query) {
-        if !resolved.system_users.contains_key(&id)
+    for id in system_users {
+        if !resolved.system_users.contains_key(id)
             && let Some(name) = names::exact_ids(client, &id.to_string()).await?.first()
         {
-            resolved.system_users.insert(id, *name);
+            resolved.system_users.insert(*id, *name);
         }
     }
     if let Some(ip) = &query.client_ip {
@@ -225,8 +223,9 @@ pub(crate) async fn aggregate(
     limit: u32,
 ) -> Result<Vec<Bucket>, ArchiveError> {
     let counted = match crate::plan::counted(query, by, &Resolved::default())? {
-        // Answerable from the report counts: resolve the names it filters on.
-        Some(_) => crate::plan::counted(query, by, &resolve(client, query, &[]).await?)?,
+        // Answerable from the report counts (so no system user ids among its users): resolve
+        // the names it filters on.
+        Some(_) => crate::plan::counted(query, by, &resolve(client, query, &[], &[]).await?)?,
         None => None,
     };
     let (sql, params) = match counted {
