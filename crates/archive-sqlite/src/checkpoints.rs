@@ -28,6 +28,16 @@ use crate::encoding::failed;
 /// are copied back once per 64 MiB of log.
 pub(crate) const CHECKPOINT_PAGES: c_int = 16_384;
 
+/// The size the WAL file keeps once the log starts over (`journal_size_limit`): as large as
+/// the log grows between two starts (eight times [`CHECKPOINT_PAGES`] of 4 KiB pages and
+/// their 24-byte frame headers, and the frames of the commit that crossed it), so that the
+/// writer appends into blocks the file already has. Under continuous ingest a `PASSIVE`
+/// checkpoint rarely finds every frame copied (the writer appends meanwhile), so the log grows
+/// to the writer's own checkpoint before it starts over; truncating it to 64 MiB each time
+/// made the file system allocate and zero the rest again, one partial block per frame: a
+/// seventh of the writer's time at 10M records.
+pub(crate) const LOG_BYTES_KEPT: i64 = (CHECKPOINT_PAGES as i64) * 9 * (4096 + 24);
+
 /// The running checkpointer thread.
 #[derive(Debug)]
 pub(crate) struct Checkpointer {

@@ -22,6 +22,7 @@ mod checkpoints;
 mod console;
 mod encoding;
 mod ids;
+mod key_runs;
 mod plan;
 mod queue;
 mod reading;
@@ -43,11 +44,11 @@ use archive::{
 use async_trait::async_trait;
 use clock::Clock;
 use rusqlite::{Connection, OpenFlags};
-use rustc_hash::FxHashSet;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::encoding::{RecordKey, storage_error};
 use crate::ids::KnownIds;
+use crate::key_runs::PublishedKeyRuns;
 use crate::schema::SchemaError;
 use crate::verbatim::{DictionaryCache, Packer};
 use crate::writer::{DictionaryPlan, MergePlan, PackedBatch, WriterCommand};
@@ -146,6 +147,8 @@ struct Shared {
     packer: Arc<Packer>,
     known_ids: Arc<KnownIds>,
     merge_epoch: Arc<AtomicU64>,
+    /// The runs of `record_keys` and their filters, for the pre-check (see [`absent_from_main`]).
+    key_runs: Arc<PublishedKeyRuns>,
     dictionaries: DictionaryCache,
     idle_readers: Mutex<Vec<Connection>>,
     reader_permits: Arc<Semaphore>,
@@ -270,6 +273,7 @@ impl SqliteArchive {
         };
         let known_ids = Arc::new(KnownIds::default());
         let merge_epoch = Arc::new(AtomicU64::new(0));
+        let key_runs = Arc::new(PublishedKeyRuns::default());
         let (sender, thread) = writer::spawn(
             conn,
             checkpointer,
@@ -277,6 +281,7 @@ impl SqliteArchive {
             packer.clone(),
             known_ids.clone(),
             merge_epoch.clone(),
+            key_runs.clone(),
             plan,
             merge,
         )?;
@@ -288,6 +293,7 @@ impl SqliteArchive {
                 packer,
                 known_ids,
                 merge_epoch,
+                key_runs,
                 dictionaries: DictionaryCache::default(),
                 idle_readers: Mutex::new(Vec::new()),
                 reader_permits: Arc::new(Semaphore::new(options.readers.max(1))),
@@ -329,6 +335,7 @@ impl SqliteArchive {
                 packer: Arc::new(Packer::default()),
                 known_ids: Arc::new(KnownIds::default()),
                 merge_epoch: Arc::new(AtomicU64::new(0)),
+                key_runs: Arc::default(),
                 dictionaries: DictionaryCache::default(),
                 idle_readers: Mutex::new(vec![conn]),
                 reader_permits: Arc::new(Semaphore::new(options.readers.max(1))),
@@ -462,40 +469,21 @@ impl SqliteArchive {
     }
 }
 
-/// Keys per statement of the pre-check (SQLite allows 32,766 parameters).
-const KEYS_PER_PROBE: usize = 256;
-
-/// For each record's key, whether it is absent from the main key table, looked up on a read-only
-/// connection so the writer need not (see [`PackedBatch::merge_epoch`]). Any failure answers
-/// "unknown" (`false`): the writer then looks itself.
+/// For each record's key, whether it is absent from the key runs, looked up on a read-only
+/// connection so the writer need not (see [`PackedBatch::merge_epoch`]). Only runs whose filter
+/// may hold a key are read, so most keys cost no SQL at all. Any failure answers "unknown"
+/// (`false`): the writer then looks itself.
 fn absent_from_main(shared: &Shared, keys: &[RecordKey]) -> Vec<bool> {
+    let runs = shared.key_runs.current();
     let idle = shared.idle_readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
     let Some(conn) = idle.or_else(|| open_reader(&shared.path, &shared.options).ok()) else {
         return Vec::new();
     };
-    let absent = (|| -> rusqlite::Result<Vec<bool>> {
-        // Sorted and many to a statement: one search per key costs the statement's overhead
-        // each time, and neighbouring keys share the pages a search reads. The last chunk is
-        // padded with its last key so that every probe is the same cached statement.
-        let mut sorted: Vec<&RecordKey> = keys.iter().collect();
-        sorted.sort_unstable();
-        sorted.dedup();
-        let mut probe = conn.prepare_cached(&format!(
-            "SELECT record_key FROM record_keys WHERE record_key IN ({})",
-            vec!["?"; KEYS_PER_PROBE].join(", ")
-        ))?;
-        let mut found: FxHashSet<RecordKey> = FxHashSet::default();
-        for chunk in sorted.chunks(KEYS_PER_PROBE) {
-            let padding = std::iter::repeat_n(chunk[chunk.len() - 1], KEYS_PER_PROBE - chunk.len());
-            let mut rows =
-                probe.query(rusqlite::params_from_iter(chunk.iter().copied().chain(padding)))?;
-            while let Some(row) = rows.next()? {
-                found.insert(row.get(0)?);
-            }
-        }
-        Ok(keys.iter().map(|k| !found.contains(k)).collect())
-    })()
-    .unwrap_or_default();
+    let absent = keys
+        .iter()
+        .map(|key| runs.find(&conn, key).map(|seq| seq.is_none()))
+        .collect::<rusqlite::Result<Vec<bool>>>()
+        .unwrap_or_default();
     shared.idle_readers.lock().unwrap_or_else(PoisonError::into_inner).push(conn);
     absent
 }
@@ -527,7 +515,7 @@ fn configure_writer(conn: &Connection, options: &SqliteOptions) -> rusqlite::Res
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "cache_size", cache_pragma(options.writer_cache_bytes))?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    conn.pragma_update(None, "journal_size_limit", 64i64 << 20)?;
+    conn.pragma_update(None, "journal_size_limit", checkpoints::LOG_BYTES_KEPT)?;
     conn.set_prepared_statement_cache_capacity(128);
     Ok(())
 }

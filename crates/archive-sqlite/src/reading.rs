@@ -272,7 +272,8 @@ pub(crate) fn record(
     let sql = format!(
         "SELECT {SUMMARY_COLUMNS}, r.dictionary, r.raw_len, r.hash, r.bytes FROM activity a \
          {SUMMARY_JOINS} LEFT JOIN raw r ON r.seq = a.seq WHERE a.seq = \
-         (SELECT seq FROM record_keys WHERE record_key = ?1 \
+         (SELECT seq FROM record_keys WHERE run IN (SELECT run FROM key_runs) \
+              AND record_key = ?1 \
           UNION ALL SELECT seq FROM record_keys_staged WHERE record_key = ?1 LIMIT 1)"
     );
     type Stored = (RecordSummary, Option<i64>, Option<i64>, Option<Vec<u8>>, Option<Vec<u8>>);

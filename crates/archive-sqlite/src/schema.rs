@@ -24,18 +24,20 @@
 //!   and their count in `totals`.
 //! - Version 4: index runs (`index_runs`, see below) and the per-day counts reports read
 //!   (`daily_counts`, `hourly_counts`).
+//! - Version 5: record keys in runs with Bloom filters (`key_runs`; see the `key_runs` module).
 //!
 //! Two-level indexes. An index keyed by a random value (a GUID, a field value) costs one page
 //! write per insert once it outgrows the page cache, and the ingest rate collapses with the
 //! archive's size. So new entries go to `*_staged` tables, small enough to stay cached, and the
-//! writer moves them to the main level in one sorted pass when they grow. For `record_keys` the
-//! main level is one table (each main page is rewritten at most once per merge). For `timeline`
-//! and `fields` (several entries per record) the main level is a list of sorted *runs*
-//! (version 4, `index_runs`): the key starts with the run, so a merge appends a new run at the
-//! end of the B-tree and its cost does not grow with the archive; a query reads each run and the
-//! staged level and merges them in order. Runs of similar size are compacted into one so that
-//! their number stays small. Moving entries is one transaction, so a reader (whose query and
-//! run list come from one read transaction) sees an entry exactly once.
+//! writer moves them to the main level in one sorted pass when they grow. The main level is a
+//! list of sorted *runs*: the key starts with the run, so a merge appends a new run at the end
+//! of the B-tree and its cost does not grow with the archive. For `timeline` and `fields`
+//! (version 4, `index_runs`) a query reads each run and the staged level and merges them in
+//! order; these runs are not compacted (one per merge: 50 at 10M records, read in about a
+//! millisecond). For `record_keys` (version 5, `key_runs`) a key is looked up only in the runs
+//! whose Bloom filter may hold it, and runs of similar size are compacted into one. Moving
+//! entries is one transaction, so a reader (whose query and run list come from one read
+//! transaction) sees an entry exactly once.
 //!
 //! Indexes on `activity`, each for a question: `activity_time` (covering: time scans, filters on
 //! the small columns and every aggregation read only the index) and `activity_user` (user
@@ -50,7 +52,7 @@ use rusqlite::Connection;
 pub(crate) const APPLICATION_ID: i32 = 0x6433_3635;
 
 /// The schema version this program writes and reads.
-pub(crate) const SCHEMA_VERSION: i32 = 4;
+pub(crate) const SCHEMA_VERSION: i32 = 5;
 
 /// Kinds of strings in the `names` dictionary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,7 +84,7 @@ impl NameKind {
 }
 
 /// Migration `i` moves the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The staged levels of the two-level indexes, empty (also used to empty them after a merge).
 pub(crate) const STAGED_TABLES_RESET: &str = r#"
@@ -493,6 +495,34 @@ INSERT INTO hourly_counts
     FROM activity GROUP BY 1, 2, 3;
 "#;
 
+/// Version 5.
+///
+/// Record keys in runs (see the `key_runs` module): `record_keys` is keyed by (run, `Id`), so a
+/// merge appends the staged keys at the end of the B-tree instead of inserting them among every
+/// key stored before; `key_runs` lists the runs with their size and Bloom filter. The keys of an
+/// older archive become run 0, whose filter `migrate` builds right after this SQL, in the same
+/// transaction.
+const V5: &str = r#"
+CREATE TABLE key_runs (
+    run INTEGER PRIMARY KEY,
+    keys INTEGER NOT NULL,
+    -- NULL, or of an unknown format: the run is searched for every key.
+    filter BLOB
+);
+CREATE TABLE record_keys_v5 (
+    run INTEGER NOT NULL,
+    record_key BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (run, record_key)
+) WITHOUT ROWID;
+INSERT INTO record_keys_v5 (run, record_key, seq)
+    SELECT 0, record_key, seq FROM record_keys ORDER BY record_key;
+INSERT INTO key_runs (run, keys, filter)
+    SELECT 0, count(*), NULL FROM record_keys HAVING count(*) > 0;
+DROP TABLE record_keys;
+ALTER TABLE record_keys_v5 RENAME TO record_keys;
+"#;
+
 /// Why a file cannot be used as an archive.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SchemaError {
@@ -560,6 +590,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), SchemaError> {
         tx.execute_batch(sql)?;
         if from == 0 {
             tx.execute_batch(STAGED_TABLES_RESET)?;
+        }
+        if from == 4 {
+            crate::key_runs::build_missing_filters(&tx)?;
         }
         tracing::info!(from_version = from, to_version = from + 1, "archive schema migrated");
     }

@@ -32,6 +32,7 @@ use crate::encoding::{
     DAY_MICROS, HOUR_MICROS, RecordKey, failed, guid_bytes, micros, storage_error, time_of,
 };
 use crate::ids::{IdWriter, KnownIds, PendingIds, tenant_text};
+use crate::key_runs::{self, KeyRuns, PublishedKeyRuns};
 use crate::schema::NameKind;
 use crate::verbatim::{Dictionary, PackedRecord, Packer};
 
@@ -44,9 +45,9 @@ pub(crate) struct PackedBatch {
     pub(crate) records: Vec<PackedRecord>,
     pub(crate) quarantined: Vec<Quarantined>,
     pub(crate) cursors: Vec<(String, String)>,
-    /// The merge epoch read before the records' `Id`s were looked up in the main key table.
-    /// Keys enter that table only through merges, so while no merge has happened since, a key
-    /// found absent there still is, and the writer checks only the staged keys.
+    /// The merge epoch read before the records' `Id`s were looked up in the key runs. Keys
+    /// enter the runs only through merges, so while no merge has happened since, a key found
+    /// absent there still is, and the writer checks only the staged keys.
     pub(crate) merge_epoch: u64,
 }
 
@@ -110,6 +111,7 @@ pub(crate) fn spawn(
     packer: Arc<Packer>,
     known: Arc<KnownIds>,
     merge_epoch: Arc<AtomicU64>,
+    key_runs: Arc<PublishedKeyRuns>,
     plan: DictionaryPlan,
     merge: MergePlan,
 ) -> Result<(mpsc::Sender<WriterCommand>, std::thread::JoinHandle<()>), ArchiveError> {
@@ -121,6 +123,7 @@ pub(crate) fn spawn(
         .map_err(&fail)?;
     let dictionaries: i64 =
         conn.query_row("SELECT count(*) FROM dictionaries", [], |row| row.get(0)).map_err(&fail)?;
+    key_runs.publish(KeyRuns::load(&conn, &KeyRuns::default()).map_err(&fail)?);
     let training = match dictionaries {
         0 => Training::Waiting { round: 0, at: plan.after_records },
         1 => Training::Waiting { round: 1, at: plan.after_records.saturating_mul(10) },
@@ -144,6 +147,7 @@ pub(crate) fn spawn(
         plan,
         known,
         merge_epoch,
+        key_runs,
         data_version: None,
         pending: PendingIds::default(),
         staged_keys: None,
@@ -192,7 +196,11 @@ struct Writer {
     /// writer's previous transaction: its merges are invisible to this process, so a pre-check
     /// made before it must not be trusted.
     merge_epoch: Arc<AtomicU64>,
-    /// `PRAGMA data_version` at the start of the previous transaction.
+    /// The runs of `record_keys` with their filters, as last committed; published before the
+    /// merge epoch moves, so a pre-check that read an epoch used these runs or newer ones.
+    key_runs: Arc<PublishedKeyRuns>,
+    /// `PRAGMA data_version` at the start of the previous transaction; -1 makes the next
+    /// transaction act as if another connection had committed.
     data_version: Option<i64>,
     /// Ids looked up or created in the current transaction.
     pending: PendingIds,
@@ -383,6 +391,9 @@ impl Writer {
             .query_row("PRAGMA data_version", [], |row| row.get(0))
             .map_err(|e| storage_error("reading the data version", e))?;
         if self.data_version.is_some_and(|previous| previous != version) {
+            let runs = KeyRuns::load(&self.conn, &self.key_runs.current())
+                .map_err(|e| storage_error("reading the record key runs", e))?;
+            self.key_runs.publish(runs);
             self.merge_epoch.fetch_add(1, Ordering::AcqRel);
             self.reload_staged_keys();
         }
@@ -428,15 +439,18 @@ impl Writer {
         let mut tally = Tally::default();
         let mut hashes: Vec<Digest> = Vec::with_capacity(batch.records.len());
 
-        let mut find_key = conn
-            .prepare_cached(
-                "SELECT seq FROM record_keys WHERE record_key = ?1 \
-                 UNION ALL SELECT seq FROM record_keys_staged WHERE record_key = ?1 LIMIT 1",
-            )
-            .map_err(&fail)?;
         let mut find_staged_key = conn
             .prepare_cached("SELECT seq FROM record_keys_staged WHERE record_key = ?1")
             .map_err(&fail)?;
+        let mut find_staged = |key: &RecordKey| -> Result<Option<i64>, ArchiveError> {
+            match &self.staged_keys {
+                Some(staged) => Ok(staged.get(key).copied()),
+                None => {
+                    find_staged_key.query_row([key], |row| row.get(0)).optional().map_err(&fail)
+                }
+            }
+        };
+        let key_runs = self.key_runs.current();
         let precheck_holds = batch.merge_epoch == self.merge_epoch.load(Ordering::Acquire);
         // Rows of the batch's new records, inserted many to a statement at its end.
         let mut activity: Vec<ActivityRow> = Vec::with_capacity(batch.records.len());
@@ -454,14 +468,11 @@ impl Writer {
             let key = record.key.clone();
             let stored: Option<i64> = match new_keys.get(&key) {
                 Some(seq) => Some(*seq),
-                None if precheck_holds && record.absent_from_main => match &self.staged_keys {
-                    Some(staged) => staged.get(&key).copied(),
-                    None => find_staged_key
-                        .query_row([&key], |row| row.get(0))
-                        .optional()
-                        .map_err(&fail)?,
+                None if precheck_holds && record.absent_from_main => find_staged(&key)?,
+                None => match find_staged(&key)? {
+                    Some(seq) => Some(seq),
+                    None => key_runs.find(conn, &key).map_err(&fail)?,
                 },
-                None => find_key.query_row([&key], |row| row.get(0)).optional().map_err(&fail)?,
             };
             if let Some(stored) = stored {
                 tally.receipt.duplicates += 1;
@@ -568,10 +579,10 @@ impl Writer {
             next_seq += 1;
         }
 
-        drop((find_key, find_staged_key));
+        drop(find_staged_key);
         insert_many(
             conn,
-            "activity (seq, record_key, time, record_type, workload, operation, tenant, user, \
+            "INSERT OR FAIL INTO activity (seq, record_key, time, record_type, workload, operation, tenant, user, \
              system_user, organization, entity, entity_ref, message, access, categories, \
              client_ip, primary_value, correlation_id, result_status)",
             "",
@@ -579,15 +590,23 @@ impl Writer {
             ActivityRow::values,
         )
         .map_err(&fail)?;
-        insert_many(conn, "raw (seq, dictionary, raw_len, hash, bytes)", "", &raw, |(seq, r)| {
-            [seq as &dyn ToSql, &r.dictionary, &r.raw_len, &r.hash.0, &r.packed]
-        })
+        insert_many(
+            conn,
+            "INSERT OR FAIL INTO raw (seq, dictionary, raw_len, hash, bytes)",
+            "",
+            &raw,
+            |(seq, r)| [seq as &dyn ToSql, &r.dictionary, &r.raw_len, &r.hash.0, &r.packed],
+        )
         .map_err(&fail)?;
         let mut keys: Vec<(RecordKey, i64)> = new_keys.into_iter().collect();
         keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        insert_many(conn, "record_keys_staged (record_key, seq)", "", &keys, |(k, s)| {
-            [k as &dyn ToSql, s]
-        })
+        insert_many(
+            conn,
+            "INSERT OR FAIL INTO record_keys_staged (record_key, seq)",
+            "",
+            &keys,
+            |(k, s)| [k as &dyn ToSql, s],
+        )
         .map_err(&fail)?;
         if let Some(staged) = &mut self.staged_keys {
             staged.extend(keys);
@@ -597,8 +616,8 @@ impl Writer {
         timeline.dedup_by_key(|(entity, time, seq, _)| (*entity, *time, *seq));
         insert_many(
             conn,
-            "timeline_staged (entity_ref, time, seq, listed)",
-            "ON CONFLICT DO NOTHING",
+            "INSERT OR IGNORE INTO timeline_staged (entity_ref, time, seq, listed)",
+            "",
             &timeline,
             |(e, t, s, l)| [e as &dyn ToSql, t, s, l],
         )
@@ -607,8 +626,8 @@ impl Writer {
         fields.dedup();
         insert_many(
             conn,
-            "fields_staged (name, value, time, seq)",
-            "ON CONFLICT DO NOTHING",
+            "INSERT OR IGNORE INTO fields_staged (name, value, time, seq)",
+            "",
             &fields,
             |(n, v, t, s)| [n as &dyn ToSql, v, t, s],
         )
@@ -664,17 +683,18 @@ impl Writer {
         }
         let started = std::time::Instant::now();
         match self.merge_staged() {
-            Ok(()) => {
+            Ok(run) => {
                 if let Some(staged) = &mut self.staged_keys {
                     staged.clear();
                 }
-                self.merge_epoch.fetch_add(1, Ordering::AcqRel);
+                self.key_runs_changed(&[], run);
                 tracing::debug!(
                     records = self.staged,
                     millis = started.elapsed().as_millis() as u64,
                     "staged index entries merged"
                 );
                 self.staged = 0;
+                self.compact_key_runs();
             }
             // Queries read both levels, so nothing is lost: the merge is retried later.
             Err(error) => {
@@ -684,9 +704,68 @@ impl Writer {
         }
     }
 
-    /// Moves the staged entries to the main level in one transaction: keys into `record_keys`,
-    /// timeline and field entries as a new sorted run appended to `timeline` and `fields`.
-    fn merge_staged(&mut self) -> rusqlite::Result<()> {
+    /// Publishes the key runs after a committed merge or compaction, then moves the merge epoch
+    /// (see [`Writer::key_runs`]). The list is read back rather than edited so that it also
+    /// holds runs another process added; only their filters are read from the file.
+    fn key_runs_changed(&mut self, removed: &[i64], added: Option<key_runs::KeyRun>) {
+        let current = self.key_runs.current();
+        let known = match added {
+            Some(added) => current.changed(removed, added),
+            None => (*current).clone(),
+        };
+        match KeyRuns::load(&self.conn, &known) {
+            Ok(runs) => self.key_runs.publish(runs),
+            // The old list misses the new run: pre-checks would miss its keys, so none may be
+            // trusted until the list is read again (at the next transaction).
+            Err(error) => {
+                tracing::warn!(%error, "reading the record key runs failed; reading them again");
+                self.data_version = Some(-1);
+            }
+        }
+        self.merge_epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Compacts runs of `record_keys` of one size tier into one, as long as a tier holds enough
+    /// (see [`KeyRuns::due_for_compaction`]), each in a transaction of its own. A failure leaves
+    /// the runs as they were (every key is still found) and is retried after the next merge.
+    fn compact_key_runs(&mut self) {
+        while let Some(runs) = self.key_runs.current().due_for_compaction(self.merge.min_records) {
+            let started = std::time::Instant::now();
+            // The compaction sorts millions of keys: in temporary files, not in memory (which
+            // would hold all of them at once).
+            let compacted = self.conn.pragma_update(None, "temp_store", "FILE").and_then(|()| {
+                let tx = self
+                    .conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let run = key_runs::compact(&tx, &runs)?;
+                tx.commit()?;
+                Ok(run)
+            });
+            if let Err(error) = self.conn.pragma_update(None, "temp_store", "MEMORY") {
+                tracing::warn!(%error, "the writer's temporary store stays in files");
+            }
+            match compacted {
+                Ok(run) => {
+                    tracing::debug!(
+                        runs = runs.len(),
+                        keys = run.keys,
+                        millis = started.elapsed().as_millis() as u64,
+                        "record key runs compacted"
+                    );
+                    self.key_runs_changed(&runs, Some(run));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "compacting record key runs failed; retrying later");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Moves the staged entries to the main level in one transaction: keys as a new run of
+    /// `record_keys` (returned; `None` if no key was staged), timeline and field entries as a
+    /// new sorted run appended to `timeline` and `fields`.
+    fn merge_staged(&mut self) -> rusqlite::Result<Option<key_runs::KeyRun>> {
         let now = micros(self.clock.now());
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let (run, first_seq): (i64, i64) = tx.query_row(
@@ -714,14 +793,12 @@ impl Writer {
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![run, first_seq, last_seq, self.staged as i64, now],
         )?;
-        tx.execute_batch(
-            "INSERT OR IGNORE INTO record_keys (record_key, seq) \
-                 SELECT record_key, seq FROM record_keys_staged; \
-             UPDATE totals SET staged = 0 WHERE id = 1;",
-        )?;
+        let key_run = key_runs::append_staged(&tx)?;
+        tx.execute("UPDATE totals SET staged = 0 WHERE id = 1", [])?;
         // Emptying by dropping and recreating is one step instead of one per row.
         tx.execute_batch(crate::schema::STAGED_TABLES_RESET)?;
-        tx.commit()
+        tx.commit()?;
+        Ok(key_run)
     }
 
     /// Starts a training round once enough records exist. A failure is not an ingest failure:
@@ -971,7 +1048,7 @@ impl ReportCounts {
         daily.sort_unstable();
         insert_many(
             conn,
-            "daily_counts (day, organization, user, entity, message, access, categories, \
+            "INSERT OR FAIL INTO daily_counts (day, organization, user, entity, message, access, categories, \
              workload, records)",
             add,
             &daily,
@@ -993,7 +1070,7 @@ impl ReportCounts {
         hourly.sort_unstable();
         insert_many(
             conn,
-            "hourly_counts (day, hour, organization, records)",
+            "INSERT OR FAIL INTO hourly_counts (day, hour, organization, records)",
             add,
             &hourly,
             |((day, hour, organization), records)| {
@@ -1006,11 +1083,16 @@ impl ReportCounts {
 /// Rows per multi-row INSERT.
 const ROWS_PER_INSERT: usize = 64;
 
-/// Inserts `rows` into `target` (`table (columns)`), `ROWS_PER_INSERT` at a time; `bind` gives
-/// the `N` values of a row.
+/// Inserts `rows` with `insert` (`INSERT OR ... INTO table (columns)`), `ROWS_PER_INSERT` at a
+/// time; `bind` gives the `N` values of a row.
+///
+/// `OR FAIL` and `OR IGNORE` spare SQLite a statement journal: with the default `ABORT`, a
+/// statement that writes many rows first copies every page it changes, to undo just that
+/// statement should a later row fail (7% of the writer's time at 10M records). Here a failed
+/// statement fails the whole transaction, which is rolled back anyway.
 fn insert_many<'r, T, const N: usize>(
     conn: &Connection,
-    target: &str,
+    insert: &str,
     tail: &str,
     rows: &'r [T],
     bind: impl Fn(&'r T) -> [&'r dyn ToSql; N],
@@ -1018,10 +1100,8 @@ fn insert_many<'r, T, const N: usize>(
     let one = format!("({})", vec!["?"; N].join(", "));
     let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
     if chunks.len() > 0 {
-        let sql = format!(
-            "INSERT INTO {target} VALUES {} {tail}",
-            vec![one.as_str(); ROWS_PER_INSERT].join(", ")
-        );
+        let sql =
+            format!("{insert} VALUES {} {tail}", vec![one.as_str(); ROWS_PER_INSERT].join(", "));
         let mut statement = conn.prepare_cached(&sql)?;
         let mut values: Vec<&dyn ToSql> = Vec::with_capacity(N * ROWS_PER_INSERT);
         for chunk in chunks.by_ref() {
@@ -1032,8 +1112,7 @@ fn insert_many<'r, T, const N: usize>(
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
-        let mut statement =
-            conn.prepare_cached(&format!("INSERT INTO {target} VALUES {one} {tail}"))?;
+        let mut statement = conn.prepare_cached(&format!("{insert} VALUES {one} {tail}"))?;
         for row in rest {
             statement.execute(bind(row).as_slice())?;
         }

@@ -126,7 +126,7 @@ async fn a_version_two_archive_is_migrated() {
     archive.close().await.expect("close");
     let conn = Connection::open(&path).expect("open");
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     let tables: Option<String> = conn
         .query_row("SELECT name FROM sqlite_schema WHERE name = 'change_fields'", [], |r| r.get(0))
         .optional()

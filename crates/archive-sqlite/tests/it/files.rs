@@ -20,7 +20,7 @@ async fn open_creates_a_missing_file_with_the_current_schema() {
     let conn = Connection::open(&path).expect("open");
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("mode");
-    assert_eq!((version, mode.as_str()), (4, "wal"));
+    assert_eq!((version, mode.as_str()), (5, "wal"));
 }
 
 #[tokio::test]
@@ -346,6 +346,8 @@ async fn merged_and_staged_index_entries_answer_alike() {
     let raws = fill(&archive, 100, 10).await;
     assert_eq!(rows_in(&path, "record_keys_staged"), 10);
     assert_eq!(rows_in(&path, "record_keys"), 90);
+    // Each merge appended one run of 30 keys, too few runs to compact.
+    assert_eq!(rows_in(&path, "(SELECT run FROM key_runs WHERE keys = 30)"), 3);
     // Each merge appended one sorted run of timeline and field entries.
     assert_eq!(rows_in(&path, "index_runs"), 3);
     assert_eq!(rows_in(&path, "(SELECT DISTINCT run FROM timeline)"), 3);
@@ -445,6 +447,76 @@ async fn a_version_three_archive_keeps_its_index_entries() {
     let runs = rows_in(&path, "index_runs");
     assert!(runs >= 2, "new merges add runs after run 0 ({runs})");
     assert_eq!(crate::counted_records(&path), (160, 160));
+    assert!(archive.verify().await.expect("verify").is_intact());
+}
+
+/// Merges append record keys as runs; four runs of one size tier are compacted into one. Every
+/// key is still found (a record sent again is a duplicate; a lookup by id finds it), and every
+/// run has a filter.
+#[tokio::test]
+async fn record_key_runs_are_compacted_and_still_find_every_record() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let path = folder.path().join("archive.sqlite");
+    let archive =
+        SqliteArchive::open_with(&path, crate::clock(), merging_every(10)).expect("opens");
+    // A merge after every batch of 10: runs of 10 keys (tier 0, under 40), four of them become
+    // one of 40 (tier 1), four of those one of 160 (tier 2).
+    let raws = fill(&archive, 200, 10).await;
+    // Sent again: all duplicates, found in the runs. The writer merges after it answers, so
+    // this also waits for the last merge.
+    let again = archive.ingest(batch(&raws)).await.expect("ingest");
+    assert_eq!((again.inserted, again.duplicates, again.variants), (0, 200, 0));
+    let runs: Vec<i64> = Connection::open(&path)
+        .expect("open")
+        .prepare("SELECT keys FROM key_runs WHERE filter IS NOT NULL ORDER BY run")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("runs");
+    assert_eq!(runs, vec![160, 40]);
+    assert_eq!(rows_in(&path, "record_keys"), 200);
+    assert_eq!(rows_in(&path, "record_keys_staged"), 0);
+    for n in [1, 77, 160, 161, 200] {
+        let stored = archive.record(&record_id(n)).await.expect("record").expect("found");
+        assert_eq!(stored.raw, raws[n as usize - 1]);
+    }
+    assert!(archive.record(&record_id(201)).await.expect("record").is_none());
+    assert!(archive.verify().await.expect("verify").is_intact());
+    archive.close().await.expect("close");
+    drop(archive);
+
+    // Reopened, the writer reads the runs and their filters back.
+    let archive =
+        SqliteArchive::open_with(&path, crate::clock(), merging_every(10)).expect("opens");
+    let again = archive.ingest(batch(&raws[..50])).await.expect("ingest");
+    assert_eq!((again.inserted, again.duplicates), (0, 50));
+    assert_eq!(archive.count(&RecordQuery::default()).await.expect("count"), 200);
+}
+
+/// An archive of schema version 4 (record keys in one table) keeps finding its records after
+/// the upgrade: its keys become run 0, with a filter built at the upgrade.
+#[tokio::test]
+async fn a_version_four_archive_keeps_its_record_keys() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let path = folder.path().join("archive.sqlite");
+    let archive =
+        SqliteArchive::open_with(&path, crate::clock(), merging_every(25)).expect("opens");
+    let raws = fill(&archive, 100, 10).await;
+    archive.close().await.expect("close");
+    drop(archive);
+    crate::downgrade_to_v4(&path);
+    assert_eq!(rows_in(&path, "record_keys"), 90);
+
+    let archive =
+        SqliteArchive::open_with(&path, crate::clock(), merging_every(25)).expect("opens");
+    let runs: Vec<(i64, i64, bool)> = Connection::open(&path)
+        .expect("open")
+        .prepare("SELECT run, keys, filter IS NOT NULL FROM key_runs")
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
+        .expect("runs");
+    assert_eq!(runs, vec![(0, 90, true)], "the version 4 keys are run 0, with a filter");
+    let again = archive.ingest(batch(&raws)).await.expect("ingest");
+    assert_eq!((again.inserted, again.duplicates), (0, 100));
+    let stored = archive.record(&record_id(42)).await.expect("record").expect("found");
+    assert_eq!(stored.raw, raws[41]);
     assert!(archive.verify().await.expect("verify").is_intact());
 }
 

@@ -93,9 +93,25 @@ async fn fill(archive: &SqliteArchive, count: u32, per_batch: usize) -> Vec<Vec<
     raws
 }
 
+/// Turns a closed archive of the current schema back into version 4: the record keys in one
+/// table (as version 4 kept them), no key runs.
+fn downgrade_to_v4(path: &Path) {
+    let conn = rusqlite::Connection::open(path).expect("open");
+    conn.execute_batch(
+        "CREATE TABLE record_keys_v4 (record_key BLOB PRIMARY KEY, seq INTEGER NOT NULL) \
+             WITHOUT ROWID; \
+         INSERT INTO record_keys_v4 SELECT record_key, seq FROM record_keys; \
+         DROP TABLE record_keys; ALTER TABLE record_keys_v4 RENAME TO record_keys; \
+         DROP TABLE key_runs; \
+         PRAGMA user_version = 4;",
+    )
+    .expect("back to version 4");
+}
+
 /// Turns a closed archive of the current schema back into version 3: the timeline and field
 /// entries in one main table each (as version 3 kept them), no index runs.
 fn downgrade_to_v3(path: &Path) {
+    downgrade_to_v4(path);
     let conn = rusqlite::Connection::open(path).expect("open");
     conn.execute_batch(
         "CREATE TABLE timeline_v3 (entity_ref INTEGER NOT NULL, time INTEGER NOT NULL, \

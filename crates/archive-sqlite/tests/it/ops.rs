@@ -354,7 +354,7 @@ async fn a_version_one_archive_is_migrated() {
     archive.create_account(account, at(0)).await.expect("an account");
     let conn = Connection::open(&path).expect("open");
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
 }
 
 // ---------------------------------------------------------------------------------------------
