@@ -582,9 +582,9 @@ impl Writer {
         drop(find_staged_key);
         insert_many(
             conn,
-            "INSERT OR FAIL INTO activity (seq, record_key, time, record_type, workload, operation, tenant, user, \
-             system_user, organization, entity, entity_ref, message, access, categories, \
-             client_ip, primary_value, correlation_id, result_status)",
+            "INSERT OR FAIL INTO activity (seq, record_key, time, record_type, workload, \
+             operation, tenant, user, system_user, organization, entity, entity_ref, message, \
+             access, categories, client_ip, primary_value, correlation_id, result_status)",
             "",
             &activity,
             ActivityRow::values,
