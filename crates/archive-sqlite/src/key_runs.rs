@@ -12,9 +12,8 @@
 //! Each run's filter (`key_runs.filter`) is written with the run. The writer keeps every filter
 //! in memory (10 bits per stored record: 12 MB at 10M records) and publishes them to the packing
 //! threads, whose pre-check reads a key's candidate runs only: about one absent key in a hundred
-//! passes a run's filter. A run without a usable filter (one migrated from version 4 before its
-//! filter was built, or one of an unknown format) is searched for every key, which is correct,
-//! only slower. Runs never change once written and their numbers are never reused, so a filter
+//! passes a run's filter. A run without a usable filter (a filter of a format this program does
+//! not know) is searched for every key, which is correct, only slower. Runs never change once written and their numbers are never reused, so a filter
 //! loaded once is good for the run's lifetime.
 
 use std::sync::{Arc, PoisonError, RwLock};
@@ -34,6 +33,13 @@ const FORMAT: u8 = 1;
 
 /// Runs of one size tier compacted into one.
 const COMPACT_RUNS: usize = 4;
+
+/// Runs of this size tier and above (64 times the smallest merge and more: 3.2M keys by
+/// default) are not compacted again, so a compaction rewrites at most four runs of the tier
+/// below (typically 4M keys, at most 12.8M) and never stalls ingest for long or needs a
+/// temporary file and a WAL as large as the whole key table. Past that, the archive gains one
+/// run per three to thirteen million records, each with its filter.
+const LAST_COMPACTED_TIER: u32 = 2;
 
 /// A stable 64-bit hash of a stored key. Stored filters depend on it: it must never change
 /// (a changed hash would need [`FORMAT`] changed too).
@@ -195,11 +201,11 @@ impl KeyRuns {
         Ok(None)
     }
 
-    /// Runs to compact into one: the runs of the smallest size tier that holds
-    /// [`COMPACT_RUNS`] of them, where a run of fewer than `4 * base` keys is in tier 0, fewer
-    /// than `16 * base` in tier 1, and so on. A compacted run usually lands one tier up, so each
-    /// key is rewritten about once per fourfold growth of the archive, and there are at most
-    /// three runs per tier between compactions.
+    /// Runs to compact into one: the runs of the smallest size tier up to
+    /// [`LAST_COMPACTED_TIER`] that holds [`COMPACT_RUNS`] of them, where a run of fewer than
+    /// `4 * base` keys is in tier 0, fewer than `16 * base` in tier 1, and so on. A compacted
+    /// run usually lands one tier up, so each key is rewritten about once per fourfold growth of
+    /// the archive (up to that tier), and there are at most three runs per tier below it.
     pub(crate) fn due_for_compaction(&self, base: u64) -> Option<Vec<i64>> {
         let tier = |keys: u64| {
             let mut tier = 0;
@@ -210,7 +216,12 @@ impl KeyRuns {
             }
             tier
         };
-        let mut tiers: Vec<(u32, i64)> = self.runs.iter().map(|r| (tier(r.keys), r.run)).collect();
+        let mut tiers: Vec<(u32, i64)> = self
+            .runs
+            .iter()
+            .map(|r| (tier(r.keys), r.run))
+            .filter(|&(tier, _)| tier <= LAST_COMPACTED_TIER)
+            .collect();
         tiers.sort_unstable();
         tiers
             .chunk_by(|a, b| a.0 == b.0)
@@ -367,5 +378,8 @@ mod tests {
         let mixed = runs_of(&[1_000, 900, 800, 850, 10, 20, 30, 40, 5]);
         assert_eq!(mixed.due_for_compaction(50), Some(vec![4, 5, 6, 7, 8]));
         assert_eq!(runs_of(&[u64::MAX; 4]).due_for_compaction(u64::MAX), Some(vec![0, 1, 2, 3]));
+        // Tier 2 (800 - 3,199 keys of base 50) is compacted; tier 3 and above never are.
+        assert_eq!(runs_of(&[3_199; 4]).due_for_compaction(50), Some(vec![0, 1, 2, 3]));
+        assert_eq!(runs_of(&[3_200; 9]).due_for_compaction(50), None);
     }
 }

@@ -14,7 +14,8 @@
 //!   first records once one exists), their length and BLAKE3 hash; same `seq` as `activity`.
 //! - `record_keys` (`Id` -> `seq`: dedupe and lookup), `timeline` (a Dataverse row's events:
 //!   `listed` 0 = the event is about the row, 1 = a result set listed it) and `fields` (field
-//!   values): WITHOUT ROWID tables keyed by random values, each in two levels (see below).
+//!   values): WITHOUT ROWID tables keyed by random values (after the run they belong to), each
+//!   in two levels (see below).
 //! - `seals`: one row per committed batch (the hash chain), with the `seq` range it covers.
 //! - `variants`: records whose `Id` was already stored with different bytes, kept verbatim.
 //! - `quarantine`, `cursors`, `dictionaries`, `totals`.

@@ -34,7 +34,7 @@ pub(crate) struct PackedRecord {
     pub(crate) raw_len: i64,
     pub(crate) dictionary: Option<i64>,
     pub(crate) packed: Vec<u8>,
-    /// Whether the record's `Id` was absent from the main key table when packed (see
+    /// Whether the record's `Id` was absent from the key runs when packed (see
     /// [`crate::writer::PackedBatch::merge_epoch`]).
     pub(crate) absent_from_main: bool,
 }

@@ -46,8 +46,9 @@ pub(crate) struct PackedBatch {
     pub(crate) quarantined: Vec<Quarantined>,
     pub(crate) cursors: Vec<(String, String)>,
     /// The merge epoch read before the records' `Id`s were looked up in the key runs. Keys
-    /// enter the runs only through merges, so while no merge has happened since, a key found
-    /// absent there still is, and the writer checks only the staged keys.
+    /// enter the runs only through merges (and move between them only through compactions),
+    /// so while neither has happened since, a key found absent there still is, and the writer
+    /// checks only the staged keys.
     pub(crate) merge_epoch: u64,
 }
 
@@ -123,6 +124,10 @@ pub(crate) fn spawn(
         .map_err(&fail)?;
     let dictionaries: i64 =
         conn.query_row("SELECT count(*) FROM dictionaries", [], |row| row.get(0)).map_err(&fail)?;
+    // Read before the runs and staged keys are, so that a commit of another connection in
+    // between is noticed by the first transaction.
+    let data_version: i64 =
+        conn.query_row("PRAGMA data_version", [], |row| row.get(0)).map_err(&fail)?;
     key_runs.publish(KeyRuns::load(&conn, &KeyRuns::default()).map_err(&fail)?);
     let training = match dictionaries {
         0 => Training::Waiting { round: 0, at: plan.after_records },
@@ -148,7 +153,7 @@ pub(crate) fn spawn(
         known,
         merge_epoch,
         key_runs,
-        data_version: None,
+        data_version: Some(data_version),
         pending: PendingIds::default(),
         staged_keys: None,
         records: records as u64,
@@ -191,7 +196,8 @@ struct Writer {
     packer: Arc<Packer>,
     plan: DictionaryPlan,
     known: Arc<KnownIds>,
-    /// Incremented after every merge (see [`PackedBatch::merge_epoch`]), and whenever another
+    /// Incremented after every merge and compaction (see [`PackedBatch::merge_epoch`]), after
+    /// a failed reading of the key runs, and whenever another
     /// connection (another process, or another handle on the same file) committed since this
     /// writer's previous transaction: its merges are invisible to this process, so a pre-check
     /// made before it must not be trusted.
@@ -206,7 +212,7 @@ struct Writer {
     pending: PendingIds,
     /// The keys of `record_keys_staged` and their `seq`, or `None` while they could not be
     /// loaded (the table is then searched instead). The duplicate check of a record that the
-    /// packing thread found absent from the main key table is a hash lookup here rather than a
+    /// packing thread found absent from the key runs is a hash lookup here rather than a
     /// B-tree search. Loaded when the writer starts and again whenever the table may have
     /// changed behind this copy (a rolled-back transaction, another process's commit); a merge
     /// empties both.
@@ -706,23 +712,30 @@ impl Writer {
 
     /// Publishes the key runs after a committed merge or compaction, then moves the merge epoch
     /// (see [`Writer::key_runs`]). The list is read back rather than edited so that it also
-    /// holds runs another process added; only their filters are read from the file.
-    fn key_runs_changed(&mut self, removed: &[i64], added: Option<key_runs::KeyRun>) {
+    /// holds runs another process added; only their filters are read from the file. Returns
+    /// whether it could be read.
+    fn key_runs_changed(&mut self, removed: &[i64], added: Option<key_runs::KeyRun>) -> bool {
         let current = self.key_runs.current();
         let known = match added {
             Some(added) => current.changed(removed, added),
             None => (*current).clone(),
         };
-        match KeyRuns::load(&self.conn, &known) {
-            Ok(runs) => self.key_runs.publish(runs),
-            // The old list misses the new run: pre-checks would miss its keys, so none may be
-            // trusted until the list is read again (at the next transaction).
+        let read = match KeyRuns::load(&self.conn, &known) {
+            Ok(runs) => {
+                self.key_runs.publish(runs);
+                true
+            }
+            // This writer's own change is in `known`; what another process changed may not be,
+            // so no pre-check is trusted until the list is read again (next transaction).
             Err(error) => {
                 tracing::warn!(%error, "reading the record key runs failed; reading them again");
+                self.key_runs.publish(known);
                 self.data_version = Some(-1);
+                false
             }
-        }
+        };
         self.merge_epoch.fetch_add(1, Ordering::AcqRel);
+        read
     }
 
     /// Compacts runs of `record_keys` of one size tier into one, as long as a tier holds enough
@@ -752,7 +765,9 @@ impl Writer {
                         millis = started.elapsed().as_millis() as u64,
                         "record key runs compacted"
                     );
-                    self.key_runs_changed(&runs, Some(run));
+                    if !self.key_runs_changed(&runs, Some(run)) {
+                        return;
+                    }
                 }
                 Err(error) => {
                     tracing::warn!(%error, "compacting record key runs failed; retrying later");
@@ -1086,10 +1101,12 @@ const ROWS_PER_INSERT: usize = 64;
 /// Inserts `rows` with `insert` (`INSERT OR ... INTO table (columns)`), `ROWS_PER_INSERT` at a
 /// time; `bind` gives the `N` values of a row.
 ///
-/// `OR FAIL` and `OR IGNORE` spare SQLite a statement journal: with the default `ABORT`, a
-/// statement that writes many rows first copies every page it changes, to undo just that
-/// statement should a later row fail (7% of the writer's time at 10M records). Here a failed
-/// statement fails the whole transaction, which is rolled back anyway.
+/// `OR FAIL` and `OR IGNORE` spare SQLite a statement journal for the staged index entries and
+/// keys: with the default `ABORT`, a statement that writes many rows first copies every page it
+/// changes, to undo just that statement should a later row fail (7% of the writer's time at 10M
+/// records). Here a failed statement fails the whole transaction, which is rolled back anyway.
+/// Rows that set an `INTEGER PRIMARY KEY` (`activity`, `raw`) and upserts (the report counts)
+/// still get one: SQLite journals them whatever the conflict clause.
 fn insert_many<'r, T, const N: usize>(
     conn: &Connection,
     insert: &str,
