@@ -21,8 +21,8 @@ use crate::failure::failed;
 use crate::keys;
 use crate::names::{self, Names};
 use crate::plan::{
-    Params, Plan, Resolved, SUMMARY_WIDTH, field_name, fold, folded_texts, free_text, key_columns,
-    parse_guid, summary_columns, via_of,
+    NO_VIA, Params, Plan, Resolved, SUMMARY_WIDTH, field_name, fold, folded_texts, free_text,
+    key_columns, parse_guid, summary_columns, via_of,
 };
 use crate::verbatim::{DictionaryCache, Unpacker};
 
@@ -359,7 +359,7 @@ pub(crate) async fn record(
            WHERE first_seq <= a.seq AND last_seq >= a.seq ORDER BY first_seq DESC LIMIT 1) s \
            ON true \
          WHERE k.record_key = $1 ORDER BY a.seq LIMIT 1",
-        summary_columns("a", None),
+        summary_columns("a", NO_VIA),
         block_of("a", BLOCK_COLUMNS),
     );
     let statement = client.prepare_cached(&sql).await.map_err(&fail)?;
