@@ -6,8 +6,9 @@
 //! archive (ASCII only) and through an index on that expression ([`Resolved`]); the SQL then
 //! compares ids.
 //! One filter *drives* the query when it needs its own ordered access path, in the SQLite
-//! backend's order of preference: a Dataverse record (two arms: events about it, and result
-//! sets that listed it), then a field set to a value (the field index in time order), then users
+//! backend's order of preference: a Dataverse record (one arm: every record naming it, through
+//! the GIN index, each telling whether it is about the row or a result set listed it), then a
+//! field set to a value (the field index in time order), then users
 //! (one arm per UPN, and one per (system user id, UPN it acted as) from `system_users`, each an
 //! ordered range of the user index), else the time index. A correlation id is only a condition:
 //! it has no index since schema 6 (like in the SQLite archive, the parts of a split record are
