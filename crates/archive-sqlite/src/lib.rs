@@ -74,7 +74,8 @@ pub struct SqliteOptions {
     pub dictionary_bytes: usize,
     /// New entries of the indexes keyed by random values (record ids, row ids, field values) are
     /// staged in small tables and merged into the main ones once they cover an eighth of the
-    /// archive, but at least this many records...
+    /// archive, but at least this many records... (Also the size unit of the record key runs'
+    /// compaction tiers: runs under 4x this many keys are tier 0, see `key_runs`.)
     pub merge_min_records: u64,
     /// ... and at most this many (the staged tables must stay in the writer's page cache).
     pub merge_max_records: u64,
