@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use archive::columns::{CATEGORIES, access_name, category_names, from_activity};
 use archive::query::MAX_PAGE;
 use archive::{
-    ArchiveError, ArchiveSummary, Bucket, Dimension, Page, PageCursor, PageRequest, Quarantined,
-    RawRecord, RecordQuery, RecordSummary, StoredRecord,
+    ArchiveError, ArchiveSummary, Bucket, Dimension, Order, Page, PageCursor, PageRequest,
+    Quarantined, RawRecord, RecordQuery, RecordSummary, StoredRecord,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::ClientWrapper;
@@ -22,7 +22,7 @@ use crate::keys;
 use crate::names::{self, Names};
 use crate::plan::{
     NO_VIA, Params, Plan, Resolved, SUMMARY_WIDTH, field_name, fold, folded_texts, free_text,
-    key_columns, parse_guid, summary_columns, via_of,
+    key_columns, parse_guid, record_windows, summary_columns, via_of,
 };
 use crate::verbatim::{DictionaryCache, Unpacker};
 
@@ -43,6 +43,83 @@ async fn run(
 /// Plans `query`, first looking up which UPNs its system user ids acted as and the ids of the
 /// names its filters match.
 async fn plan(client: &ClientWrapper, query: &RecordQuery) -> Result<Option<Plan>, ArchiveError> {
+    let (acted_as, resolved) = resolution(client, query).await?;
+    Plan::new(query, &acted_as, &resolved)
+}
+
+/// The rows of one page of `query` in page order, from the SQL `sql_of` makes of its plan:
+/// at least `limit + 1` of them where that many match. A page of a record's timeline is read
+/// window by window (see [`record_windows`]) until one fills it.
+async fn page_rows(
+    client: &ClientWrapper,
+    query: &RecordQuery,
+    page: &PageRequest,
+    limit: u32,
+    sql_of: impl Fn(Plan) -> (String, Params),
+    doing: &'static str,
+) -> Result<Vec<Row>, ArchiveError> {
+    let (acted_as, resolved) = resolution(client, query).await?;
+    let start = page
+        .after
+        .and_then(|cursor| DateTime::from_timestamp_micros(cursor.time_micros))
+        .or(match page.order {
+            Order::OldestFirst => query.from,
+            Order::NewestFirst => query.to,
+        });
+    let start = match (query.record_id, start) {
+        (None, _) => None,
+        (Some(_), Some(start)) => Some(start),
+        (Some(_), None) => archive_edge(client, page.order).await?,
+    };
+    let Some(start) = start else {
+        return match Plan::new(query, &acted_as, &resolved)? {
+            Some(plan) => {
+                let (sql, params) = sql_of(plan);
+                run(client, &sql, &params, doing).await
+            }
+            None => Ok(Vec::new()),
+        };
+    };
+    let mut rows = Vec::new();
+    for (from, to) in record_windows(page.order, start) {
+        let window = RecordQuery {
+            from: from.into_iter().chain(query.from).max(),
+            to: to.into_iter().chain(query.to).min(),
+            ..query.clone()
+        };
+        let Some(plan) = Plan::new(&window, &acted_as, &resolved)? else { continue };
+        let (sql, params) = sql_of(plan);
+        rows.extend(run(client, &sql, &params, doing).await?);
+        if rows.len() > limit as usize {
+            break;
+        }
+    }
+    Ok(rows)
+}
+
+/// The time of the archive's first record in `order` (`None`: no record).
+async fn archive_edge(
+    client: &ClientWrapper,
+    order: Order,
+) -> Result<Option<DateTime<Utc>>, ArchiveError> {
+    let edge = match order {
+        Order::OldestFirst => "min",
+        Order::NewestFirst => "max",
+    };
+    let fail = failed("reading the archive's time span");
+    let statement = client
+        .prepare_cached(&format!("SELECT {edge}(event_time) FROM d365audit.records"))
+        .await
+        .map_err(&fail)?;
+    Ok(client.query_one(&statement, &[]).await.map_err(&fail)?.get(0))
+}
+
+/// Which UPNs the system user ids of `query` acted as, and the ids of the names its filters
+/// match.
+async fn resolution(
+    client: &ClientWrapper,
+    query: &RecordQuery,
+) -> Result<(Vec<(Uuid, String)>, Resolved), ArchiveError> {
     let ids = system_user_ids(query);
     let mut acted_as = Vec::new();
     if !ids.is_empty() {
@@ -58,7 +135,7 @@ async fn plan(client: &ClientWrapper, query: &RecordQuery) -> Result<Option<Plan
         }
     }
     let resolved = resolve(client, query, &ids, &acted_as).await?;
-    Plan::new(query, &acted_as, &resolved)
+    Ok((acted_as, resolved))
 }
 
 /// The users of `query` that are system user ids.
@@ -165,12 +242,9 @@ pub(crate) async fn search(
     query: &RecordQuery,
     page: &PageRequest,
 ) -> Result<Page<RecordSummary>, ArchiveError> {
-    let Some(plan) = plan(client, query).await? else {
-        return Ok(Page { rows: Vec::new(), next: None });
-    };
     let limit = page.limit.clamp(1, MAX_PAGE);
-    let (sql, params) = plan.page(summary_columns, page.order, page.after, limit);
-    let rows = run(client, &sql, &params, "searching").await?;
+    let sql_of = |plan: Plan| plan.page(summary_columns, page.order, page.after, limit);
+    let rows = page_rows(client, query, page, limit, sql_of, "searching").await?;
     let mut rows = summaries(client, names, &rows).await?;
     let next = cut(&mut rows, limit, |r| (r.time, r.seq));
     Ok(Page { rows, next })
@@ -407,22 +481,22 @@ pub(crate) async fn raw_page(
     query: &RecordQuery,
     page: &PageRequest,
 ) -> Result<Page<RawRecord>, ArchiveError> {
-    let Some(plan) = plan(client, query).await? else {
-        return Ok(Page { rows: Vec::new(), next: None });
-    };
     let limit = page.limit.clamp(1, MAX_PAGE);
-    let (hits, params) = plan.page(key_columns, page.order, page.after, limit);
     let direction = match page.order {
-        archive::Order::NewestFirst => "DESC",
-        archive::Order::OldestFirst => "ASC",
+        Order::NewestFirst => "DESC",
+        Order::OldestFirst => "ASC",
     };
-    let sql = format!(
-        "SELECT h.record_key, h.event_time, h.seq, b.first_seq \
-         FROM ({hits}) h {} \
-         ORDER BY h.event_time {direction}, h.seq {direction}",
-        block_of("h", "x.first_seq")
-    );
-    let rows = run(client, &sql, &params, "reading verbatim records").await?;
+    let sql_of = |plan: Plan| {
+        let (hits, params) = plan.page(key_columns, page.order, page.after, limit);
+        let sql = format!(
+            "SELECT h.record_key, h.event_time, h.seq, b.first_seq \
+             FROM ({hits}) h {} \
+             ORDER BY h.event_time {direction}, h.seq {direction}",
+            block_of("h", "x.first_seq")
+        );
+        (sql, params)
+    };
+    let rows = page_rows(client, query, page, limit, sql_of, "reading verbatim records").await?;
     // Each block once, however many of the page's records it holds.
     let mut wanted: Vec<i64> = rows.iter().filter_map(|row| row.get::<_, Option<i64>>(3)).collect();
     wanted.sort_unstable();

@@ -52,6 +52,7 @@ where
     quarantine_and_cursors_land_with_the_records(&make().await).await;
     every_filter_matches_the_reference(&make().await).await;
     record_timeline_includes_query_results(&make().await).await;
+    a_record_timeline_over_years_pages_in_order(&make().await).await;
     user_timeline_matches_upn_and_system_user(&make().await).await;
     pages_have_no_gaps_or_repeats_in_both_orders(&make().await).await;
     aggregates_by_every_dimension(&make().await).await;
@@ -982,6 +983,109 @@ async fn record_timeline_includes_query_results<A: Archive>(archive: &A) {
     // No record filter, no via.
     let rows = archive.search(&RecordQuery::default(), &PageRequest::default()).await;
     assert!(rows.unwrap_or_else(|e| panic!("{e}")).rows.iter().all(|r| r.via.is_none()));
+}
+
+/// A row named in most months of two and a half years: many times in one month, once or twice
+/// in others, never in some, at month boundaries too, between records about other rows. Every
+/// page of its timeline (backends may read it a stretch of months at a time) is in order, with
+/// no gap or repeat, with and without a time range.
+async fn a_record_timeline_over_years_pages_in_order<A: Archive>(archive: &A) {
+    start("a record timeline over years pages in order");
+    let mut raws = Vec::new();
+    let mut n = 5000;
+    for month in 0..30u32 {
+        let (year, month_of_year) = (2024 + (month / 12) as i32, month % 12 + 1);
+        let at = |day: u32, hour: u32, minute: u32, second: u32| {
+            let time = Utc.with_ymd_and_hms(year, month_of_year, day, hour, minute, second);
+            time.single().unwrap_or_default()
+        };
+        let times = match month {
+            13 => (1..=12).map(|day| at(day, 9, 0, 0)).collect(),
+            5 => vec![at(1, 0, 0, 0), at(28, 23, 59, 59)],
+            m if m % 4 == 3 => vec![],
+            m if m % 3 == 0 => vec![at(3, 10, 0, 0), at(20, 16, 30, 0)],
+            _ => vec![at(15, 12, 0, 0)],
+        };
+        for (i, time) in times.into_iter().enumerate() {
+            n += 1;
+            let about = Crm { time, ..Crm::new(n, 0, "alice@contoso.com", ALICE_ORG1) };
+            raws.push(if i % 2 == 0 {
+                about.json()
+            } else {
+                Crm {
+                    message: "RetrieveMultiple",
+                    entity_id: CONTACT_Y,
+                    results: Some("dc136b61-6c1e-e811-a952-000d3a732d76, 5f3b0b3e-1c2d-4e5f-9a8b-7c6d5e4f3a2b"),
+                    ..about
+                }
+                .json()
+            });
+        }
+        n += 1;
+        let other = Crm::new(n, 0, "bob@contoso.com", BOB);
+        raws.push(Crm { time: at(10, 8, 0, 0), entity_id: ACCOUNT_B, ..other }.json());
+    }
+    let mut reference = Reference::default();
+    for chunk in raws.chunks(17) {
+        ingest_ok(archive, batch_of(chunk)).await;
+        reference.ingest(chunk);
+    }
+    let day = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).single().unwrap_or_default();
+    let about_a = RecordQuery { record_id: Some(guid(ACCOUNT_A)), ..RecordQuery::default() };
+    let queries = [
+        ("the whole timeline", about_a.clone()),
+        (
+            "a range cutting months",
+            RecordQuery {
+                from: Some(day(2024, 3, 15)),
+                to: Some(day(2025, 9, 10)),
+                ..about_a.clone()
+            },
+        ),
+        (
+            "from a month's first instant",
+            RecordQuery { from: Some(day(2024, 6, 1)), ..about_a.clone() },
+        ),
+        (
+            "to a month's first instant",
+            RecordQuery { to: Some(day(2024, 6, 1)), ..about_a.clone() },
+        ),
+        ("reads only", RecordQuery { access: vec!["read".into()], ..about_a.clone() }),
+    ];
+    for (name, q) in &queries {
+        for order in [Order::OldestFirst, Order::NewestFirst] {
+            let expected = reference.ids(q, order);
+            assert!(!expected.is_empty(), "`{name}` selects nothing in the reference");
+            for limit in [1, 3, 7, MAX_PAGE] {
+                let found = paged_ids(archive, q, order, limit).await;
+                assert_eq!(found, expected, "`{name}` {order:?} in pages of {limit}");
+            }
+        }
+    }
+    for order in [Order::OldestFirst, Order::NewestFirst] {
+        let mut found = Vec::new();
+        let mut after = None;
+        loop {
+            let page = archive
+                .raw_page(&about_a, &PageRequest { limit: 5, after, order })
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            found.extend(page.rows.into_iter().map(|r| (r.id, r.raw)));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let mut expected: Vec<(String, Vec<u8>)> = reference
+            .select(&about_a)
+            .into_iter()
+            .map(|(s, _)| (s.columns.id.clone(), s.raw.clone()))
+            .collect();
+        if order == Order::NewestFirst {
+            expected.reverse();
+        }
+        assert_eq!(found, expected, "verbatim pages of the timeline, {order:?}");
+    }
 }
 
 async fn user_timeline_matches_upn_and_system_user<A: Archive>(archive: &A) {
