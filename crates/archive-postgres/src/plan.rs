@@ -339,6 +339,8 @@ impl Plan {
         };
         let mut params = Params::default();
         let mut arms = Vec::new();
+        // The placeholder of the row a record query names.
+        let mut record = None;
         match driver {
             Driver::Record => {
                 // The records about the row or listing it, found through the GIN index on both
@@ -347,19 +349,16 @@ impl Plan {
                 // milliseconds for a rarely named row). One arm for both ways of naming the
                 // row: each arm reads every record that names it (46,947 for the busiest row of
                 // the 10M benchmark), so two arms read them twice.
-                let record = params.push(f.record.unwrap_or_default(), Type::UUID);
+                let placeholder = params.push(f.record.unwrap_or_default(), Type::UUID);
+                record = Some(placeholder.clone());
                 arms.push(Arm {
-                    from: format!(
-                        "(SELECT * FROM d365audit.records r \
-                         WHERE array_append(r.listed, r.entity_id) @> ARRAY[{record}]::uuid[] \
-                         OFFSET 0) a"
-                    )
-                    .into(),
+                    // Written below, once the time range has its parameters.
+                    from: String::new().into(),
                     order: "a",
                     hourly: false,
                     // The codes of `via_of`: 1 about the row, 2 listed it.
                     via: Some(format!(
-                        "(CASE WHEN a.entity_id = {record} THEN 1 ELSE 2 END)::smallint"
+                        "(CASE WHEN a.entity_id = {placeholder} THEN 1 ELSE 2 END)::smallint"
                     )),
                     conditions: Vec::new(),
                 });
@@ -432,6 +431,19 @@ impl Plan {
             }
         }
         let residual = residual(&f, driver, resolved, &mut params);
+        if let (Some(record), [arm]) = (&record, &mut arms[..]) {
+            // The time range inside the fence too, so that PostgreSQL reads the months in range
+            // only (a page of a timeline is read a few months at a time, see `record_windows`).
+            let mut inside =
+                vec![format!("array_append(r.listed, r.entity_id) @> ARRAY[{record}]::uuid[]")];
+            inside.extend(residual.from.iter().map(|from| format!("r.event_time >= {from}")));
+            inside.extend(residual.to.iter().map(|to| format!("r.event_time < {to}")));
+            arm.from = format!(
+                "(SELECT * FROM d365audit.records r WHERE {} OFFSET 0) a",
+                inside.join(" AND ")
+            )
+            .into();
+        }
         let hours = arms.iter().any(|arm| arm.hourly).then(|| {
             (
                 f.from.map(|from| params.push(hour_of(from), Type::INT8)),
@@ -845,6 +857,21 @@ mod tests {
         assert!(sql.ends_with("LIMIT 11"), "{sql}");
         assert_eq!(sql.matches("ORDER BY").count(), 2, "the arm is ordered: {sql}");
         assert_eq!(params.typed().len(), 1);
+        // A time range bounds the rows read through the row index, so that PostgreSQL reads
+        // only the months in range.
+        let q = RecordQuery {
+            from: Some(DateTime::from_timestamp_micros(1).unwrap_or_default()),
+            to: Some(DateTime::from_timestamp_micros(2).unwrap_or_default()),
+            ..q
+        };
+        let plan = Plan::new(&q, &[], &Resolved::default()).unwrap().unwrap();
+        let (sql, _) = plan.page(summary_columns, Order::NewestFirst, None, 10);
+        assert!(
+            sql.contains(
+                "@> ARRAY[$1]::uuid[] AND r.event_time >= $2 AND r.event_time < $3 OFFSET 0"
+            ),
+            "{sql}"
+        );
     }
 
     #[test]
