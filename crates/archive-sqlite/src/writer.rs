@@ -104,8 +104,8 @@ pub(crate) struct MergePlan {
 /// small batches share a commit, a batch of this size goes alone. Taking every waiting batch
 /// (up to 20,000 records, as before) made ingest run in lockstep: a caller with four batches in
 /// flight had all four in the writer's transaction and none left to pack, so one core idled
-/// until the group's replies came back. With 5,000, the writer used 80 - 81% of both cores'
-/// time at 1M records instead of 74 - 77% (five pairs, see BENCHMARKS.md).
+/// until the group's replies came back. With 5,000, ingest used 80 - 81% of both cores' time
+/// at 1M records instead of 74 - 77% (five pairs, see BENCHMARKS.md).
 const GROUP_RECORDS: usize = 5_000;
 
 /// Starts the writer thread; it stops when every sender is dropped or on `Close`.

@@ -35,7 +35,7 @@ use crate::evidence::record_hash;
 use crate::query::{FieldFilter, MAX_PAGE};
 use crate::{
     Archive, ArchiveError, Bucket, Dimension, IncomingRecord, IngestBatch, Order, PageRequest,
-    Quarantined, RecordQuery, RecordSummary, Via,
+    Quarantined, RawRecord, RecordQuery, RecordSummary, Via,
 };
 
 /// Runs every check, each on a fresh archive from `make`. Panics, naming the check, on the
@@ -588,6 +588,27 @@ async fn paged_ids<A: Archive>(
     panic!("pagination of {q:?} does not end");
 }
 
+/// Every verbatim record `q` matches, read `limit` to a page.
+async fn paged_raw<A: Archive>(
+    archive: &A,
+    q: &RecordQuery,
+    order: Order,
+    limit: u32,
+) -> Vec<RawRecord> {
+    let mut out = Vec::new();
+    let mut after = None;
+    for _ in 0..10_000 {
+        let page = PageRequest { limit, after, order };
+        let found = archive.raw_page(q, &page).await.unwrap_or_else(|e| panic!("{q:?}: {e}"));
+        out.extend(found.rows);
+        match found.next {
+            Some(next) => after = Some(next),
+            None => return out,
+        }
+    }
+    panic!("verbatim pages of {q:?} do not end");
+}
+
 async fn ingest_ok<A: Archive>(archive: &A, batch: IngestBatch) -> crate::IngestReceipt {
     archive.ingest(batch).await.unwrap_or_else(|e| panic!("ingest failed: {e}"))
 }
@@ -1063,19 +1084,11 @@ async fn a_record_timeline_over_years_pages_in_order<A: Archive>(archive: &A) {
         }
     }
     for order in [Order::OldestFirst, Order::NewestFirst] {
-        let mut found = Vec::new();
-        let mut after = None;
-        loop {
-            let page = archive
-                .raw_page(&about_a, &PageRequest { limit: 5, after, order })
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-            found.extend(page.rows.into_iter().map(|r| (r.id, r.raw)));
-            match page.next {
-                Some(next) => after = Some(next),
-                None => break,
-            }
-        }
+        let found: Vec<(String, Vec<u8>)> = paged_raw(archive, &about_a, order, 5)
+            .await
+            .into_iter()
+            .map(|r| (r.id, r.raw))
+            .collect();
         let mut expected: Vec<(String, Vec<u8>)> = reference
             .select(&about_a)
             .into_iter()
@@ -1299,19 +1312,7 @@ async fn raw_pages_reproduce_the_input<A: Archive>(archive: &A) {
     let reference = loaded(archive).await;
     let everything = RecordQuery::default();
     for order in [Order::OldestFirst, Order::NewestFirst] {
-        let mut found = Vec::new();
-        let mut after = None;
-        loop {
-            let page = archive
-                .raw_page(&everything, &PageRequest { limit: 4, after, order })
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-            found.extend(page.rows);
-            match page.next {
-                Some(next) => after = Some(next),
-                None => break,
-            }
-        }
+        let found = paged_raw(archive, &everything, order, 4).await;
         let mut expected: Vec<&Stored> =
             reference.select(&everything).into_iter().map(|(s, _)| s).collect();
         if order == Order::NewestFirst {
