@@ -100,13 +100,12 @@ pub(crate) struct MergePlan {
     pub(crate) max_records: u64,
 }
 
-/// Batches waiting when the writer picks one up join its transaction up to this many records:
-/// small batches share a commit, a batch of this size goes alone. Taking every waiting batch
-/// (up to 20,000 records, as before) made ingest run in lockstep: a caller with four batches in
-/// flight had all four in the writer's transaction and none left to pack, so one core idled
-/// until the group's replies came back. With 5,000, ingest used 80 - 81% of both cores' time
-/// at 1M records instead of 74 - 77% (five pairs, see BENCHMARKS.md).
-const GROUP_RECORDS: usize = 5_000;
+/// Batches waiting when the writer picks one up join its transaction up to this many records.
+/// Taking every waiting batch makes ingest run in lockstep (four batches of 5,000 in flight all
+/// go into one transaction, and nothing is left to pack until their replies return); 5,000 was
+/// 10% faster at 1M records but 7% slower at 10M, where four times the commits cost the writer
+/// 12% more CPU per record (see BENCHMARKS.md).
+const GROUP_RECORDS: usize = 20_000;
 
 /// Starts the writer thread; it stops when every sender is dropped or on `Close`.
 #[allow(clippy::too_many_arguments)]
