@@ -59,17 +59,21 @@ async fn page_rows(
     doing: &'static str,
 ) -> Result<Vec<Row>, ArchiveError> {
     let (acted_as, resolved) = resolution(client, query).await?;
-    let start = page
-        .after
-        .and_then(|cursor| DateTime::from_timestamp_micros(cursor.time_micros))
-        .or(match page.order {
-            Order::OldestFirst => query.from,
-            Order::NewestFirst => query.to,
-        });
-    let start = match (query.record_id, start) {
-        (None, _) => None,
-        (Some(_), Some(start)) => Some(start),
-        (Some(_), None) => archive_edge(client, page.order).await?,
+    // Where a record query's page starts: its cursor, else the query's bound on that side, else
+    // the archive's first record in page order.
+    let start = match query.record_id {
+        None => None,
+        Some(_) => {
+            let cursor = page.after.and_then(|c| DateTime::from_timestamp_micros(c.time_micros));
+            let bound = match page.order {
+                Order::OldestFirst => query.from,
+                Order::NewestFirst => query.to,
+            };
+            match cursor.or(bound) {
+                Some(start) => Some(start),
+                None => archive_edge(client, page.order).await?,
+            }
+        }
     };
     let Some(start) = start else {
         return match Plan::new(query, &acted_as, &resolved)? {
